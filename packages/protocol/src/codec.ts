@@ -1,0 +1,100 @@
+/**
+ * The one codec: standard MessagePack through msgpackr (maps, never records or other
+ * extensions; data as `bin`), decoding into validated messages or an error value.
+ */
+import { Packr, type Options } from 'msgpackr';
+import type { ZodType } from 'zod';
+import { CloseCode, ErrorCode, type ProtocolError, type Result, ok, err } from './codes.js';
+import {
+  ClientMessageSchema,
+  ServerMessageSchema,
+  CLIENT_MESSAGE_TYPES,
+  SERVER_MESSAGE_TYPES,
+  type ClientMessage,
+  type ServerMessage,
+  type Chunk,
+} from './messages.js';
+
+// `skipValues` is documented and implemented by msgpackr 2 but missing from its typings.
+const options: Options & { skipValues: unknown[] } = {
+  useRecords: false,
+  moreTypes: false,
+  mapsAsObjects: true,
+  int64AsType: 'number',
+  // Leave out absent optional fields rather than encoding `undefined` as an extension.
+  skipValues: [undefined],
+};
+const packr = new Packr(options);
+
+/** Encodes any message as one standard MessagePack map. */
+export function encode(message: ClientMessage | ServerMessage): Buffer {
+  return packr.pack(message);
+}
+
+export type ChunkHeader = Omit<Chunk, 'type' | 'data'>;
+
+const BIN32_HEADER = 5;
+
+/**
+ * Lays out a chunk frame with room for `dataLength` payload bytes and returns the frame and
+ * the view its payload must be written into (so a source can read straight into the frame:
+ * one copy from disk or cache to the wire). The frame is a standard map whose last key is
+ * `data`, a bin 32.
+ */
+export function allocChunkFrame(header: ChunkHeader, dataLength: number): { frame: Buffer; data: Buffer } {
+  const head = packr.pack({ type: 'chunk', ...header, data: EMPTY });
+  // `data` is the last key, so the packed head ends with its empty bin 8: 0xc4 0x00.
+  const keep = head.length - 2;
+  const frame = Buffer.allocUnsafe(keep + BIN32_HEADER + dataLength);
+  head.copy(frame, 0, 0, keep);
+  frame[keep] = 0xc6;
+  frame.writeUInt32BE(dataLength, keep + 1);
+  return { frame, data: frame.subarray(keep + BIN32_HEADER) };
+}
+
+/** Encodes a chunk around an existing payload (one copy of `data`). */
+export function encodeChunk(header: ChunkHeader, data: Uint8Array): Buffer {
+  const { frame, data: room } = allocChunkFrame(header, data.length);
+  room.set(data);
+  return frame;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function decodeWith<T>(frame: Uint8Array, schema: ZodType<T>, known: readonly string[]): Result<T> {
+  let value: unknown;
+  try {
+    value = packr.unpack(frame);
+  } catch (e) {
+    return err(badFrame(`not MessagePack: ${(e as Error).message}`));
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) {
+    return err(badFrame('a frame must be a MessagePack map'));
+  }
+  const type = (value as { type?: unknown }).type;
+  if (typeof type !== 'string') return err(badFrame('the map has no string "type" field'));
+  if (!known.includes(type)) {
+    return err({ code: ErrorCode.unknownType, message: `unknown message type "${type.slice(0, 64)}"`, close: CloseCode.protocolError });
+  }
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+    return err({ code: ErrorCode.badMessage, message: `invalid "${type}": ${where}${issue?.message ?? 'invalid'}` });
+  }
+  return ok(parsed.data);
+}
+
+function badFrame(message: string): ProtocolError {
+  return { code: ErrorCode.badFrame, message, close: CloseCode.protocolError };
+}
+
+/** Decodes and validates a frame a client sent. */
+export function decodeClientMessage(frame: Uint8Array): Result<ClientMessage> {
+  return decodeWith(frame, ClientMessageSchema, CLIENT_MESSAGE_TYPES);
+}
+
+/** Decodes and validates a frame a server sent. */
+export function decodeServerMessage(frame: Uint8Array): Result<ServerMessage> {
+  return decodeWith(frame, ServerMessageSchema, SERVER_MESSAGE_TYPES);
+}

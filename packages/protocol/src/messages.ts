@@ -1,0 +1,208 @@
+/**
+ * Every message of the worker channel (/v1/stream) and the monitor channel (/v1/monitor),
+ * as zod schemas (validation of what arrives) and the discriminated unions inferred from them.
+ */
+import { z } from 'zod';
+import { EventRangeSchema } from './range.js';
+import { MonitorSnapshotSchema, MonitorDeltaSchema } from './monitor.js';
+
+/** Who is on the other end of a socket. */
+export const Role = { worker: 'worker', monitor: 'monitor' } as const;
+export type Role = (typeof Role)[keyof typeof Role];
+
+const id = z.string().min(1).max(128);
+const count = z.number().int().nonnegative();
+const bytes = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+const bin = z.instanceof(Uint8Array);
+
+// ---- client → server ---------------------------------------------------------------------------
+
+export const HelloSchema = z.object({
+  type: z.literal('hello'),
+  protocol: z.number().int(),
+  role: z.enum([Role.worker, Role.monitor]),
+  /** Bearer token (static or JWT); required unless the server runs without access control. */
+  token: z.string().max(8192).optional(),
+  /** A worker's identity survives reconnects: same id, same leases (within the grace period). */
+  worker: z
+    .object({
+      id,
+      label: z.string().max(256).optional(),
+      site: z.string().max(256).optional(),
+    })
+    .optional(),
+  want: z
+    .object({
+      maxChunk: bytes.optional(),
+      window: bytes.optional(),
+      prefetch: z.number().int().positive().max(10_000).optional(),
+    })
+    .optional(),
+  /** Free text naming the client software, for logs. */
+  agent: z.string().max(256).optional(),
+});
+
+export const SubscribeSchema = z.object({
+  type: z.literal('subscribe'),
+  /** The task to take ranges from, or null for any active task (by priority). */
+  task: z.number().int().nonnegative().nullable(),
+});
+
+export const CreditSchema = z.object({
+  type: z.literal('credit'),
+  /**
+   * Absolute limit: the total payload bytes the server may have sent on this session.
+   * Never decreases; a duplicate or stale grant is harmless.
+   */
+  limit: bytes,
+});
+
+export const ReportStatus = { running: 'running', finished: 'finished', failed: 'failed' } as const;
+export type ReportStatus = (typeof ReportStatus)[keyof typeof ReportStatus];
+
+export const ReportSchema = z.object({
+  type: z.literal('report'),
+  range: id,
+  status: z.enum([ReportStatus.running, ReportStatus.finished, ReportStatus.failed]),
+  /** With `failed`: events fully processed, counted from startEvent; only the rest is retried. */
+  eventsDone: count.optional(),
+  /** With `failed`: what went wrong, for operators. */
+  message: z.string().max(4096).optional(),
+});
+
+export const HeartbeatSchema = z.object({
+  type: z.literal('heartbeat'),
+  /** Sender's clock in ms since the epoch, for logs and round-trip estimates. */
+  t: z.number(),
+});
+
+export const ClientMessageSchema = z.discriminatedUnion('type', [
+  HelloSchema,
+  SubscribeSchema,
+  CreditSchema,
+  ReportSchema,
+  HeartbeatSchema,
+]);
+
+// ---- server → client ---------------------------------------------------------------------------
+
+export const LimitsSchema = z.object({
+  maxChunk: bytes,
+  window: bytes,
+  prefetch: z.number().int().positive(),
+  heartbeatMs: z.number().int().positive(),
+  leaseMs: z.number().int().positive(),
+  maxFrame: bytes,
+});
+
+export const WelcomeSchema = z.object({
+  type: z.literal('welcome'),
+  protocol: z.number().int(),
+  role: z.enum([Role.worker, Role.monitor]),
+  server: z.object({ id: z.string(), version: z.string() }),
+  /** This connection's session id (changes on every reconnect). */
+  session: z.string(),
+  /** The worker identity the server recorded (the one asked for, or a generated one). */
+  worker: z.string().nullable(),
+  limits: LimitsSchema,
+});
+
+export const AssignSchema = z.object({
+  type: z.literal('assign'),
+  range: EventRangeSchema,
+  /** Lease fencing token: proof of holding this attempt of the range. */
+  token: z.string(),
+});
+
+export const ChunkSchema = z.object({
+  type: z.literal('chunk'),
+  range: id,
+  /** 0, 1, 2... within the range. */
+  seq: count,
+  /** Byte position of `data` within the range's payload. */
+  offset: bytes,
+  /** Entry positions of the events that begin in this chunk (an event larger than a chunk continues in the next ones). */
+  entries: z.array(count),
+  /** Byte length of each event in `entries`. */
+  sizes: z.array(count),
+  data: bin,
+});
+
+export const EndSchema = z.object({
+  type: z.literal('end'),
+  range: id,
+  chunks: count,
+  bytes,
+  /** Events delivered (fewer than the range holds when a skim dropped some). */
+  events: count,
+  /** Events read from the source for this range. */
+  eventsRead: count,
+  /** CRC-32 (IEEE, as zlib.crc32) of the whole payload of the range. */
+  crc32: z.number().int().nonnegative(),
+});
+
+export const AckSchema = z.object({
+  type: z.literal('ack'),
+  range: id,
+  status: z.enum([ReportStatus.running, ReportStatus.finished, ReportStatus.failed]),
+  /** True when this outcome had already been recorded: the report was a harmless retry. */
+  duplicate: z.boolean(),
+});
+
+export const DoneReason = { complete: 'complete', cancelled: 'cancelled' } as const;
+export const DoneSchema = z.object({
+  type: z.literal('done'),
+  task: z.number().int().nonnegative(),
+  reason: z.enum([DoneReason.complete, DoneReason.cancelled]),
+});
+
+export const RevokeSchema = z.object({
+  type: z.literal('revoke'),
+  range: id,
+  reason: z.string(),
+});
+
+export const ErrorMessageSchema = z.object({
+  type: z.literal('error'),
+  code: z.string(),
+  message: z.string(),
+  /** True when the server closes the session after this message. */
+  fatal: z.boolean(),
+  /** The eventRangeID or message type the error is about, when there is one. */
+  ref: z.string().optional(),
+});
+
+export const ServerMessageSchema = z.discriminatedUnion('type', [
+  WelcomeSchema,
+  AssignSchema,
+  ChunkSchema,
+  EndSchema,
+  AckSchema,
+  DoneSchema,
+  RevokeSchema,
+  HeartbeatSchema,
+  ErrorMessageSchema,
+  MonitorSnapshotSchema,
+  MonitorDeltaSchema,
+]);
+
+export type Hello = z.infer<typeof HelloSchema>;
+export type Subscribe = z.infer<typeof SubscribeSchema>;
+export type Credit = z.infer<typeof CreditSchema>;
+export type Report = z.infer<typeof ReportSchema>;
+export type Heartbeat = z.infer<typeof HeartbeatSchema>;
+export type ClientMessage = z.infer<typeof ClientMessageSchema>;
+
+export type Welcome = z.infer<typeof WelcomeSchema>;
+export type Assign = z.infer<typeof AssignSchema>;
+export type Chunk = z.infer<typeof ChunkSchema>;
+export type End = z.infer<typeof EndSchema>;
+export type Ack = z.infer<typeof AckSchema>;
+export type Done = z.infer<typeof DoneSchema>;
+export type Revoke = z.infer<typeof RevokeSchema>;
+export type ErrorMessage = z.infer<typeof ErrorMessageSchema>;
+export type ServerMessage = z.infer<typeof ServerMessageSchema>;
+
+export type MessageType = ClientMessage['type'] | ServerMessage['type'];
+export const CLIENT_MESSAGE_TYPES = ClientMessageSchema.options.map((o) => o.shape.type.value);
+export const SERVER_MESSAGE_TYPES = ServerMessageSchema.options.map((o) => o.shape.type.value);
