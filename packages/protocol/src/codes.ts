@@ -74,6 +74,10 @@ export const ErrorCode = {
   invalidRequest: 'invalid_request',
   /** The data for a range could not be read from any replica. */
   sourceUnavailable: 'source_unavailable',
+  /** No hello within the handshake timeout, or no heartbeat for three intervals. */
+  timeout: 'timeout',
+  /** A newer session with the same worker identity took over. */
+  replaced: 'replaced',
   /** The server is shutting down. */
   shuttingDown: 'shutting_down',
   /** Anything else: a bug on our side. */

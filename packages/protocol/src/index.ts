@@ -28,4 +28,5 @@ export {
 } from './limits.js';
 export * from './messages.js';
 export * from './monitor.js';
+export { SendWindow, ReceiveWindow } from './credit.js';
 export { encode, encodeChunk, allocChunkFrame, decodeClientMessage, decodeServerMessage, type ChunkHeader } from './codec.js';

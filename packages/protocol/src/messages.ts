@@ -63,6 +63,8 @@ export type ReportStatus = (typeof ReportStatus)[keyof typeof ReportStatus];
 export const ReportSchema = z.object({
   type: z.literal('report'),
   range: id,
+  /** The fencing token from the range's `assign`: proves the report comes from the lease holder. */
+  token: z.string().min(1).max(128),
   status: z.enum([ReportStatus.running, ReportStatus.finished, ReportStatus.failed]),
   /** With `failed`: events fully processed, counted from startEvent; only the rest is retried. */
   eventsDone: count.optional(),

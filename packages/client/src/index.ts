@@ -1,0 +1,8 @@
+/**
+ * @ess/client: the worker side of ESS. `new EssWorker({ url, task, outDir }).run()` receives
+ * ranges into files and reports them; the `ess worker` / `ess-worker` CLI wraps it.
+ */
+export { EssWorker, WorkerError, type WorkerOptions, type WorkerEvent, type WorkerSummary } from './Worker.js';
+export { RangeReceiver, RangeIntegrityError, rangeFilePath } from './RangeReceiver.js';
+export { PayloadRunner, shellQuote, type PayloadResult } from './PayloadRunner.js';
+export { Backoff } from './backoff.js';

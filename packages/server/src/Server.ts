@@ -1,0 +1,155 @@
+/**
+ * The composition root: builds catalogue, sources, data path, ledger, dispatcher, channels,
+ * metrics and HTTP routes from a ServerConfig, starts listening, and shuts it all down.
+ */
+import { hostname } from 'node:os';
+import { CloseCode, MONITOR_PATH, STREAM_PATH, CHUNK_FRAME_OVERHEAD } from '@ess/protocol';
+import { Catalogue, readDataDir } from './catalogue/index.js';
+import type { ServerConfig } from './config.js';
+import { Dispatcher } from './dispatch/Dispatcher.js';
+import type { Ledger } from './dispatch/Ledger.js';
+import { MemoryLedger } from './dispatch/MemoryLedger.js';
+import { registerApi } from './http/Api.js';
+import { StaticFiles } from './http/StaticFiles.js';
+import { createLogger, type Logger } from './log.js';
+import { DirectReader, Marshaller } from './marshal/index.js';
+import { createMetrics } from './metrics/PrometheusMetrics.js';
+import { MonitorHub } from './monitor/MonitorHub.js';
+import { FileSource, SourceSet } from './sources/index.js';
+import { StreamChannel } from './stream/StreamChannel.js';
+import { DeliveryTotals } from './stream/WorkerSession.js';
+import { UwsTransport } from './transport/index.js';
+import { ESS_VERSION } from './version.js';
+
+export interface EssServer {
+  readonly config: ServerConfig;
+  readonly port: number;
+  /** `http://host:port` */
+  readonly httpUrl: string;
+  /** `ws://host:port` (channels at /v1/stream and /v1/monitor) */
+  readonly wsUrl: string;
+  readonly nodeId: string;
+  readonly catalogue: Catalogue;
+  readonly dispatcher: Dispatcher;
+  readonly ledger: Ledger;
+  readonly sources: SourceSet;
+  readonly totals: DeliveryTotals;
+  readonly monitor: MonitorHub;
+  readonly log: Logger;
+  /** Stops accepting work, closes every socket with "going away" and releases resources. */
+  close(): Promise<void>;
+}
+
+export const LOCAL_SOURCE_ID = 'local';
+
+export async function startServer(config: ServerConfig, log: Logger = createLogger(config.logLevel)): Promise<EssServer> {
+  const startedAt = Date.now();
+  const transport = new UwsTransport({ log: log.child({ component: 'transport' }) });
+
+  const sources = new SourceSet();
+  sources.add(new FileSource(LOCAL_SOURCE_ID, config.dataDir));
+  const catalogue = new Catalogue(sources);
+  for (const dataset of await readDataDir(config.dataDir, LOCAL_SOURCE_ID, log)) {
+    catalogue.add(dataset);
+    log.info({ dataset: dataset.id, files: dataset.files.length, events: dataset.events, bytes: dataset.bytes }, 'dataset loaded');
+  }
+
+  const marshaller = new Marshaller(catalogue, new DirectReader(sources));
+  const ledger: Ledger = new MemoryLedger();
+  const totals = new DeliveryTotals();
+  const dispatcher = new Dispatcher(ledger, catalogue, marshaller, totals, {
+    leaseMs: config.limits.leaseMs,
+    retryDelayMs: config.retryDelayMs,
+    reapIntervalMs: config.reapIntervalMs,
+    log: log.child({ component: 'dispatch' }),
+  });
+
+  // The node id is known once the port is; the monitor reads it lazily.
+  const node = { id: config.nodeId ?? '', version: ESS_VERSION, startedAt };
+  const stream = new StreamChannel({
+    dispatcher,
+    limits: config.limits,
+    server: node,
+    highWater: config.socketHighWater,
+    helloTimeoutMs: config.helloTimeoutMs,
+    totals,
+    log: log.child({ component: 'stream' }),
+  });
+  const monitor = new MonitorHub({
+    dispatcher,
+    ledger,
+    totals,
+    node,
+    intervalMs: config.monitorIntervalMs,
+    staleAfterMs: config.staleAfterMs,
+    goneRetentionMs: config.goneRetentionMs,
+    maxBuffered: config.monitorMaxBuffered,
+    helloTimeoutMs: config.helloTimeoutMs,
+    sources: () => sources.rows(),
+    cache: () => null,
+    log: log.child({ component: 'monitor' }),
+  });
+  const metrics = createMetrics({
+    totals,
+    workers: () => dispatcher.sessionCount,
+    dashboards: () => monitor.dashboards,
+    tasks: () => monitor.tasks,
+    sources: () => sources.rows(),
+    cache: () => null,
+  });
+
+  transport.channel(STREAM_PATH, stream, { maxFrame: config.limits.maxFrame });
+  transport.channel(MONITOR_PATH, monitor, { maxFrame: 4096 });
+  registerApi(transport, {
+    dispatcher,
+    ledger,
+    catalogue,
+    metrics,
+    health: () => ({ node: node.id, version: ESS_VERSION, uptimeSeconds: Math.round((Date.now() - startedAt) / 1000), workers: dispatcher.sessionCount, dashboards: monitor.dashboards }),
+    log,
+  });
+  const dashboard = config.dashboardDir ? await StaticFiles.load(config.dashboardDir) : null;
+  if (dashboard) transport.route('get', '/*', (req) => dashboard.serve(req));
+  else log.warn({ dir: config.dashboardDir }, 'no built dashboard found; / will answer 404 (run pnpm build)');
+
+  const port = await transport.listen(config.host, config.port);
+  const host = config.host === '0.0.0.0' || config.host === '::' ? hostname() : config.host;
+  node.id = config.nodeId ?? `${host}:${port}`;
+  dispatcher.start();
+  stream.start();
+  monitor.start();
+  log.info({ node: node.id, port, version: ESS_VERSION, maxChunkFrame: config.limits.maxChunk + CHUNK_FRAME_OVERHEAD }, 'listening');
+
+  let closing: Promise<void> | null = null;
+  const close = () =>
+    (closing ??= (async () => {
+      transport.stopListening();
+      await dispatcher.stop();
+      stream.stop();
+      monitor.stop();
+      transport.closeAll(CloseCode.goingAway, 'server shutting down');
+      const deadline = Date.now() + 2_000;
+      while (transport.openSockets > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      await ledger.close();
+      await sources.close();
+      log.info({ node: node.id }, 'stopped');
+    })());
+
+  return {
+    config,
+    port,
+    httpUrl: `http://${host}:${port}`,
+    wsUrl: `ws://${host}:${port}`,
+    get nodeId() {
+      return node.id;
+    },
+    catalogue,
+    dispatcher,
+    ledger,
+    sources,
+    totals,
+    monitor,
+    log,
+    close,
+  };
+}

@@ -1,0 +1,5 @@
+#!/usr/bin/env node
+/** Entry point of the `ess` binary. */
+import { essProgram } from './ess.js';
+
+await essProgram().parseAsync(process.argv);

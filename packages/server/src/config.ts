@@ -1,0 +1,60 @@
+/**
+ * Server configuration: every knob with its default in one place. The CLI maps flags onto it;
+ * tests build it directly (port 0, a temporary data directory).
+ */
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_LIMIT_POLICY, type LimitPolicy } from '@ess/protocol';
+import type { LogLevel } from './log.js';
+
+export interface ServerConfig {
+  readonly host: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+  /** Holds `datasets/` (and, later, the ledger and the disk cache). */
+  readonly dataDir: string;
+  /** Negotiation bounds for worker sessions. */
+  readonly limits: LimitPolicy;
+  /** Stop writing to a worker socket with this many bytes buffered; resume on drain. */
+  readonly socketHighWater: number;
+  /** Period of monitor deltas. */
+  readonly monitorIntervalMs: number;
+  /** A worker silent for this long is shown stale. */
+  readonly staleAfterMs: number;
+  /** A disconnected worker stays on the dashboard (as gone) this long. */
+  readonly goneRetentionMs: number;
+  /** A dashboard socket with more buffered than this is skipped and later resynced. */
+  readonly monitorMaxBuffered: number;
+  readonly helloTimeoutMs: number;
+  /** Delay before a failed range is offered again. */
+  readonly retryDelayMs: number;
+  readonly reapIntervalMs: number;
+  /** The built dashboard to serve at `/`, or null for none. */
+  readonly dashboardDir: string | null;
+  readonly logLevel: LogLevel;
+  /** This node's name (defaults to host:port once listening). */
+  readonly nodeId: string | null;
+}
+
+export const DEFAULT_DASHBOARD_DIR = fileURLToPath(new URL('../../dashboard/dist', import.meta.url));
+
+export function defaultConfig(dataDir: string, overrides: Partial<ServerConfig> = {}): ServerConfig {
+  const limits = { ...DEFAULT_LIMIT_POLICY, ...overrides.limits };
+  return {
+    host: '127.0.0.1',
+    port: 7400,
+    dataDir,
+    socketHighWater: Math.max(2 * 1024 * 1024, limits.maxChunk),
+    monitorIntervalMs: 250,
+    staleAfterMs: 2 * limits.heartbeatMs,
+    goneRetentionMs: 5 * 60_000,
+    monitorMaxBuffered: 8 * 1024 * 1024,
+    helloTimeoutMs: 10_000,
+    retryDelayMs: 1_000,
+    reapIntervalMs: 1_000,
+    dashboardDir: DEFAULT_DASHBOARD_DIR,
+    logLevel: 'info',
+    nodeId: null,
+    ...overrides,
+    limits,
+  };
+}

@@ -1,0 +1,309 @@
+/**
+ * A ledger in process memory: the reference implementation of the Ledger contract, used by
+ * property tests and by `ess serve --ledger memory` for throwaway runs (nothing survives a restart).
+ */
+import { randomBytes } from 'node:crypto';
+import { RangeState, TERMINAL_STATES, TaskStateName, formatRangeId, rangeKey, type RangeCounts } from '@ess/protocol';
+import type {
+  ClaimRequest,
+  FailOutcome,
+  Lease,
+  Ledger,
+  LedgerOutcome,
+  RangePlan,
+  RangeRecord,
+  TaskProgress,
+  TaskRecord,
+  TaskSpec,
+} from './Ledger.js';
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+interface TaskEntry {
+  record: Mutable<TaskRecord>;
+  ranges: Mutable<RangeRecord>[];
+  /** Positions (into `ranges`) of ready ranges, ascending: claim order within the task. */
+  ready: number[];
+  open: number;
+}
+
+export function newFencingToken(): string {
+  return randomBytes(12).toString('base64url');
+}
+
+export function emptyCounts(): Mutable<RangeCounts> {
+  return { ready: 0, assigned: 0, running: 0, finished: 0, failed: 0, fatal: 0, cancelled: 0 };
+}
+
+export class MemoryLedger implements Ledger {
+  private readonly tasks = new Map<number, TaskEntry>();
+  private readonly byKey = new Map<string, { task: TaskEntry; pos: number }>();
+  private nextTaskId = 1;
+
+  async createTask(spec: TaskSpec, plans: readonly RangePlan[], now: number): Promise<TaskRecord> {
+    const id = this.nextTaskId++;
+    const ranges = plans.map(
+      (p): Mutable<RangeRecord> => ({
+        task: id,
+        file: p.file,
+        index: p.index,
+        key: rangeKey({ task: id, file: p.file, range: p.index }),
+        scope: p.scope,
+        LFN: p.LFN,
+        GUID: p.GUID,
+        startEvent: p.startEvent,
+        lastEvent: p.lastEvent,
+        state: RangeState.ready,
+        attempt: 0,
+        attemptsLeft: spec.attempts,
+        worker: null,
+        token: null,
+        leaseUntil: null,
+        retryAt: null,
+        eventsDone: 0,
+        message: null,
+      }),
+    );
+    const eventsTotal = plans.reduce((n, p) => n + p.lastEvent - p.startEvent + 1, 0);
+    const entry: TaskEntry = {
+      record: {
+        id,
+        spec,
+        createdAt: now,
+        state: ranges.length > 0 ? TaskStateName.active : TaskStateName.complete,
+        rangesTotal: ranges.length,
+        eventsTotal,
+      },
+      ranges,
+      ready: ranges.map((_, i) => i),
+      open: ranges.length,
+    };
+    this.tasks.set(id, entry);
+    ranges.forEach((r, pos) => this.byKey.set(r.key, { task: entry, pos }));
+    return { ...entry.record };
+  }
+
+  async getTask(id: number): Promise<TaskRecord | null> {
+    const t = this.tasks.get(id);
+    return t ? { ...t.record } : null;
+  }
+
+  async listTasks(): Promise<TaskRecord[]> {
+    return [...this.tasks.values()].map((t) => ({ ...t.record }));
+  }
+
+  async cancelTask(id: number): Promise<TaskRecord | null> {
+    const t = this.tasks.get(id);
+    if (!t) return null;
+    for (const r of t.ranges) {
+      if (!TERMINAL_STATES.has(r.state)) this.settle(t, r, RangeState.cancelled);
+    }
+    t.ready = [];
+    t.record.state = TaskStateName.cancelled;
+    return { ...t.record };
+  }
+
+  async progress(id: number): Promise<TaskProgress | null> {
+    const t = this.tasks.get(id);
+    if (!t) return null;
+    const counts = emptyCounts();
+    let eventsDone = 0;
+    for (const r of t.ranges) {
+      counts[r.state]++;
+      eventsDone += r.eventsDone;
+    }
+    return { ranges: counts, eventsDone };
+  }
+
+  async ranges(id: number): Promise<RangeRecord[]> {
+    return (this.tasks.get(id)?.ranges ?? []).map((r) => ({ ...r }));
+  }
+
+  async getRange(key: string): Promise<RangeRecord | null> {
+    const at = this.byKey.get(key);
+    return at ? { ...at.task.ranges[at.pos]! } : null;
+  }
+
+  async claim(req: ClaimRequest): Promise<Lease[]> {
+    const leases: Lease[] = [];
+    for (const t of this.claimOrder(req.task)) {
+      while (leases.length < req.max && t.ready.length > 0) {
+        const r = t.ranges[t.ready.shift()!]!;
+        r.state = RangeState.assigned;
+        r.attempt += 1;
+        r.worker = req.worker;
+        r.token = newFencingToken();
+        r.leaseUntil = req.now + req.leaseMs;
+        r.retryAt = null;
+        leases.push({
+          range: { ...r },
+          token: r.token,
+          eventRangeID: formatRangeId({ task: r.task, file: r.file, range: r.index, attempt: r.attempt }),
+          leaseUntil: r.leaseUntil,
+        });
+      }
+      if (leases.length >= req.max) break;
+    }
+    return leases;
+  }
+
+  async peek(task: number | null, max: number): Promise<RangeRecord[]> {
+    const out: RangeRecord[] = [];
+    for (const t of this.claimOrder(task)) {
+      for (const pos of t.ready) {
+        if (out.length >= max) return out;
+        out.push({ ...t.ranges[pos]! });
+      }
+    }
+    return out;
+  }
+
+  async renew(worker: string, leaseMs: number, now: number): Promise<number> {
+    let n = 0;
+    for (const t of this.tasks.values()) {
+      for (const r of t.ranges) {
+        if (r.worker === worker && (r.state === RangeState.assigned || r.state === RangeState.running)) {
+          r.leaseUntil = now + leaseMs;
+          n++;
+        }
+      }
+    }
+    return n;
+  }
+
+  async start(key: string, token: string): Promise<LedgerOutcome> {
+    return this.fenced(key, token, RangeState.running, (t, r) => {
+      if (r.state === RangeState.running) return { kind: 'duplicate', range: { ...r } };
+      r.state = RangeState.running;
+      return { kind: 'ok', range: { ...r }, taskComplete: false };
+    });
+  }
+
+  async finish(key: string, token: string): Promise<LedgerOutcome> {
+    return this.fenced(key, token, RangeState.finished, (t, r) => {
+      r.eventsDone += r.lastEvent - r.startEvent + 1;
+      const taskComplete = this.settle(t, r, RangeState.finished);
+      return { kind: 'ok', range: { ...r }, taskComplete };
+    });
+  }
+
+  async fail(key: string, token: string, o: FailOutcome): Promise<LedgerOutcome> {
+    return this.fenced(key, token, RangeState.failed, (t, r) => {
+      const span = r.lastEvent - r.startEvent + 1;
+      const done = Math.max(0, Math.min(o.eventsDone, span));
+      r.message = o.message;
+      if (done === span) {
+        // Every event was done before the failure was noticed: nothing is left to retry.
+        r.eventsDone += done;
+        return { kind: 'ok', range: { ...r }, taskComplete: this.settle(t, r, RangeState.finished) };
+      }
+      r.eventsDone += done;
+      r.startEvent += done;
+      r.attemptsLeft -= 1;
+      if (r.attemptsLeft <= 0) return { kind: 'ok', range: { ...r }, taskComplete: this.settle(t, r, RangeState.fatal) };
+      r.state = RangeState.failed;
+      r.retryAt = o.now + o.retryDelayMs;
+      r.worker = null;
+      r.leaseUntil = null;
+      if (o.retryDelayMs <= 0) this.makeReady(t, r);
+      return { kind: 'ok', range: { ...r }, taskComplete: false };
+    });
+  }
+
+  async release(key: string, token: string, consumeAttempt: boolean, reason: string): Promise<LedgerOutcome> {
+    const at = this.byKey.get(key);
+    if (!at) return { kind: 'unknown' };
+    const t = at.task;
+    const r = t.ranges[at.pos]!;
+    if (r.token !== token || (r.state !== RangeState.assigned && r.state !== RangeState.running)) {
+      return { kind: 'fenced', range: { ...r } };
+    }
+    r.message = reason;
+    if (consumeAttempt) r.attemptsLeft -= 1;
+    if (r.attemptsLeft <= 0) return { kind: 'ok', range: { ...r }, taskComplete: this.settle(t, r, RangeState.fatal) };
+    this.makeReady(t, r);
+    return { kind: 'ok', range: { ...r }, taskComplete: false };
+  }
+
+  async reap(now: number): Promise<RangeRecord[]> {
+    const changed: RangeRecord[] = [];
+    for (const t of this.tasks.values()) {
+      if (t.record.state !== TaskStateName.active) continue;
+      for (const r of t.ranges) {
+        const held = r.state === RangeState.assigned || r.state === RangeState.running;
+        if (held && r.leaseUntil !== null && r.leaseUntil <= now) {
+          await this.release(r.key, r.token!, true, 'lease expired');
+          changed.push({ ...r });
+        } else if (r.state === RangeState.failed && r.retryAt !== null && r.retryAt <= now) {
+          this.makeReady(t, r);
+          changed.push({ ...r });
+        }
+      }
+    }
+    return changed;
+  }
+
+  async close(): Promise<void> {}
+
+  /** Active tasks in claim order: priority first, then age. */
+  private claimOrder(task: number | null): TaskEntry[] {
+    if (task !== null) {
+      const t = this.tasks.get(task);
+      return t && t.record.state === TaskStateName.active ? [t] : [];
+    }
+    return [...this.tasks.values()]
+      .filter((t) => t.record.state === TaskStateName.active)
+      .sort((a, b) => b.record.spec.priority - a.record.spec.priority || a.record.id - b.record.id);
+  }
+
+  /**
+   * Runs `apply` when `token` is the range's current lease; answers `duplicate` when the range
+   * already reached `target` under this very token (a retried report), `fenced` otherwise.
+   */
+  private fenced(
+    key: string,
+    token: string,
+    target: RangeState,
+    apply: (t: TaskEntry, r: Mutable<RangeRecord>) => LedgerOutcome,
+  ): LedgerOutcome {
+    const at = this.byKey.get(key);
+    if (!at) return { kind: 'unknown' };
+    const r = at.task.ranges[at.pos]!;
+    if (r.token !== token) return { kind: 'fenced', range: { ...r } };
+    if (r.state === RangeState.assigned || r.state === RangeState.running) return apply(at.task, r);
+    if (r.state === target || (target === RangeState.failed && r.state === RangeState.fatal)) {
+      return { kind: 'duplicate', range: { ...r } };
+    }
+    return { kind: 'fenced', range: { ...r } };
+  }
+
+  private makeReady(t: TaskEntry, r: Mutable<RangeRecord>): void {
+    r.state = RangeState.ready;
+    r.worker = null;
+    r.leaseUntil = null;
+    r.retryAt = null;
+    const pos = t.ranges.indexOf(r);
+    let lo = 0;
+    let hi = t.ready.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (t.ready[mid]! < pos) lo = mid + 1;
+      else hi = mid;
+    }
+    t.ready.splice(lo, 0, pos);
+  }
+
+  /** Moves a range to a terminal state; returns true when that completed the task. */
+  private settle(t: TaskEntry, r: Mutable<RangeRecord>, state: RangeState): boolean {
+    r.state = state;
+    r.worker = null;
+    r.leaseUntil = null;
+    r.retryAt = null;
+    t.open -= 1;
+    if (t.open === 0 && t.record.state === TaskStateName.active) {
+      t.record.state = TaskStateName.complete;
+      return true;
+    }
+    return false;
+  }
+}

@@ -1,0 +1,173 @@
+/**
+ * The HTTP API (/api/v1, /healthz, /metrics): operators create and inspect tasks and datasets.
+ * Every body and parameter is validated with zod; every error is JSON with a code and a message.
+ */
+import { z } from 'zod';
+import { ErrorCode, formatRangeId } from '@ess/protocol';
+import type { Registry } from 'prom-client';
+import type { Catalogue, Dataset } from '../catalogue/index.js';
+import { DispatchError, type Dispatcher } from '../dispatch/Dispatcher.js';
+import type { Ledger, RangeRecord, TaskRecord } from '../dispatch/Ledger.js';
+import type { Logger } from '../log.js';
+import { jsonReply, type HttpReply, type HttpRequest, type UwsTransport } from '../transport/index.js';
+
+export const CreateTaskBody = z
+  .object({
+    dataset: z.string().min(1).max(400),
+    rangeSize: z.number().int().min(1).max(1_000_000),
+    attempts: z.number().int().min(1).max(100).optional(),
+    priority: z.number().int().min(-1_000_000).max(1_000_000).optional(),
+    label: z.string().max(256).optional(),
+  })
+  .strict();
+
+const TaskId = z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+
+export interface ApiDeps {
+  readonly dispatcher: Dispatcher;
+  readonly ledger: Ledger;
+  readonly catalogue: Catalogue;
+  readonly metrics: Registry;
+  readonly health: () => Record<string, unknown>;
+  readonly log: Logger;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function parseJson(req: HttpRequest): unknown {
+  if (req.body.length === 0) throw new ApiError(400, ErrorCode.invalidRequest, 'a JSON body is required');
+  try {
+    return JSON.parse(req.body.toString('utf8'));
+  } catch (e) {
+    throw new ApiError(400, ErrorCode.invalidRequest, `the body is not JSON: ${(e as Error).message}`);
+  }
+}
+
+function validate<T>(schema: z.ZodType<T>, value: unknown, what: string): T {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const where = issue && issue.path.length > 0 ? `${issue.path.join('.')}: ` : '';
+  throw new ApiError(400, ErrorCode.invalidRequest, `invalid ${what}: ${where}${issue?.message ?? 'invalid'}`);
+}
+
+export function datasetJson(d: Dataset, withFiles: boolean) {
+  return {
+    id: d.id,
+    scope: d.scope,
+    name: d.name,
+    files: withFiles
+      ? d.files.map((f) => ({ index: f.index, lfn: f.lfn, guid: f.guid, size: f.size, events: f.events, replicas: f.replicas }))
+      : d.files.length,
+    events: d.events,
+    bytes: d.bytes,
+  };
+}
+
+export function rangeJson(r: RangeRecord) {
+  return {
+    key: r.key,
+    eventRangeID: r.attempt > 0 ? formatRangeId({ task: r.task, file: r.file, range: r.index, attempt: r.attempt }) : null,
+    scope: r.scope,
+    LFN: r.LFN,
+    GUID: r.GUID,
+    startEvent: r.startEvent,
+    lastEvent: r.lastEvent,
+    state: r.state,
+    attempt: r.attempt,
+    attemptsLeft: r.attemptsLeft,
+    worker: r.worker,
+    eventsDone: r.eventsDone,
+    message: r.message,
+  };
+}
+
+export function registerApi(transport: UwsTransport, deps: ApiDeps): void {
+  const { dispatcher, ledger, catalogue } = deps;
+
+  const taskJson = async (t: TaskRecord) => {
+    const progress = await ledger.progress(t.id);
+    return {
+      id: t.id,
+      dataset: t.spec.dataset,
+      state: t.state,
+      createdAt: t.createdAt,
+      rangeSize: t.spec.rangeSize,
+      attempts: t.spec.attempts,
+      priority: t.spec.priority,
+      label: t.spec.label,
+      rangesTotal: t.rangesTotal,
+      eventsTotal: t.eventsTotal,
+      eventsDone: progress?.eventsDone ?? 0,
+      ranges: progress?.ranges ?? null,
+    };
+  };
+  const findTask = async (raw: string | undefined) => {
+    const id = validate(TaskId, raw, 'task id');
+    const task = await ledger.getTask(id);
+    if (!task) throw new ApiError(404, ErrorCode.notFound, `no task ${id}`);
+    return task;
+  };
+
+  const route = (method: Parameters<UwsTransport['route']>[0], pattern: string, fn: (req: HttpRequest) => Promise<HttpReply>) =>
+    transport.route(method, pattern, async (req) => {
+      try {
+        return await fn(req);
+      } catch (e) {
+        if (e instanceof ApiError) return jsonReply(e.status, { code: e.code, message: e.message });
+        if (e instanceof DispatchError) return jsonReply(e.code === ErrorCode.notFound ? 404 : 400, { code: e.code, message: e.message });
+        deps.log.error({ err: e, path: req.path }, 'api request failed');
+        return jsonReply(500, { code: ErrorCode.internal, message: 'internal error' });
+      }
+    });
+
+  route('get', '/healthz', async () => jsonReply(200, { status: 'ok', ...deps.health() }));
+
+  route('get', '/metrics', async () => ({
+    status: 200,
+    headers: { 'content-type': deps.metrics.contentType },
+    body: await deps.metrics.metrics(),
+  }));
+
+  route('get', '/api/v1/datasets', async () => jsonReply(200, { datasets: catalogue.list().map((d) => datasetJson(d, false)) }));
+
+  route('get', '/api/v1/datasets/:id', async (req) => {
+    const d = catalogue.get(req.params[0] ?? '');
+    if (!d) throw new ApiError(404, ErrorCode.notFound, `no dataset "${req.params[0]}" (use scope:name, URL-encoded)`);
+    return jsonReply(200, datasetJson(d, true));
+  });
+
+  route('post', '/api/v1/tasks', async (req) => {
+    const body = validate(CreateTaskBody, parseJson(req), 'task');
+    const task = await dispatcher.createTask(body);
+    return jsonReply(201, await taskJson(task), { location: `/api/v1/tasks/${task.id}` });
+  });
+
+  route('get', '/api/v1/tasks', async () => {
+    const tasks = await ledger.listTasks();
+    return jsonReply(200, { tasks: await Promise.all(tasks.map(taskJson)) });
+  });
+
+  route('get', '/api/v1/tasks/:id', async (req) => jsonReply(200, await taskJson(await findTask(req.params[0]))));
+
+  route('get', '/api/v1/tasks/:id/ranges', async (req) => {
+    const task = await findTask(req.params[0]);
+    return jsonReply(200, { task: task.id, ranges: (await ledger.ranges(task.id)).map(rangeJson) });
+  });
+
+  route('post', '/api/v1/tasks/:id/cancel', async (req) => {
+    const task = await findTask(req.params[0]);
+    const cancelled = await dispatcher.cancelTask(task.id);
+    return jsonReply(200, await taskJson(cancelled ?? task));
+  });
+
+  route('any', '/api/*', async (req) => jsonReply(404, { code: ErrorCode.notFound, message: `no API route ${req.method.toUpperCase()} ${req.path}` }));
+}

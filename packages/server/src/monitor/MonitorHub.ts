@@ -1,0 +1,359 @@
+/**
+ * The monitor channel (/v1/monitor): a snapshot on connect, then one delta per interval holding
+ * only changed rows. Each message is encoded once for every dashboard, so the cost stays flat
+ * in the number of dashboards; a dashboard that cannot keep up is skipped, then resynced.
+ */
+import {
+  CloseCode,
+  ErrorCode,
+  PROTOCOL_VERSION,
+  TaskStateName,
+  decodeClientMessage,
+  encode,
+  incompatibility,
+  type Alarm,
+  type CacheStats,
+  type MonitorDelta,
+  type MonitorSnapshot,
+  type ProtocolError,
+  type SourceRow,
+  type TaskRow,
+  type Totals,
+  type WorkerRow,
+} from '@ess/protocol';
+import type { Dispatcher } from '../dispatch/Dispatcher.js';
+import type { Ledger } from '../dispatch/Ledger.js';
+import type { Logger } from '../log.js';
+import { RateMeter } from '../metrics/RateMeter.js';
+import type { WsChannelHandlers, WsSocket } from '../transport/index.js';
+import type { DeliveryTotals, WorkerSession } from '../stream/WorkerSession.js';
+import { AlarmBoard } from './Alarms.js';
+
+export interface MonitorHubOptions {
+  readonly dispatcher: Dispatcher;
+  readonly ledger: Ledger;
+  readonly totals: DeliveryTotals;
+  readonly node: { readonly id: string; readonly version: string; readonly startedAt: number };
+  readonly intervalMs: number;
+  /** A connected worker silent for this long is shown stale. */
+  readonly staleAfterMs: number;
+  /** A disconnected worker stays listed (as gone) for this long. */
+  readonly goneRetentionMs: number;
+  /** A dashboard with more than this buffered is skipped until it drains, then sent a fresh snapshot. */
+  readonly maxBuffered: number;
+  readonly helloTimeoutMs: number;
+  readonly sources: () => SourceRow[];
+  readonly cache: () => CacheStats | null;
+  readonly log: Logger;
+}
+
+type MonitorConn =
+  | { phase: 'hello'; timer: NodeJS.Timeout }
+  | { phase: 'open'; resync: boolean }
+  | { phase: 'closed' };
+
+interface TaskMeter {
+  readonly rate: RateMeter;
+  last: TaskRow | null;
+}
+
+/** One minute of cumulative totals, for "over the last minute" alarm figures. */
+const HISTORY_MS = 60_000;
+
+export class MonitorHub implements WsChannelHandlers<MonitorConn> {
+  private readonly monitors = new Set<WsSocket<MonitorConn>>();
+  private timer: NodeJS.Timeout | null = null;
+  private ticking = false;
+  private seq = 0;
+  /** The last row sent per worker id (gone rows included until they expire). */
+  private readonly workerRows = new Map<string, WorkerRow>();
+  private readonly goneAt = new Map<string, number>();
+  private readonly taskMeters = new Map<number, TaskMeter>();
+  private readonly totalRate = new RateMeter();
+  private readonly totalEventRate = new RateMeter();
+  private readonly alarms = new AlarmBoard();
+  private readonly history: { t: number; finished: number; failed: number; hit: number; miss: number }[] = [];
+  private current: Omit<MonitorSnapshot, 'type' | 'seq' | 't'> | null = null;
+  private readonly log: Logger;
+
+  constructor(private readonly o: MonitorHubOptions) {
+    this.log = o.log;
+  }
+
+  start(): void {
+    this.timer ??= setInterval(() => void this.tick(), this.o.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  get dashboards(): number {
+    return this.monitors.size;
+  }
+
+  /** Task rows as of the last tick. */
+  get tasks(): readonly TaskRow[] {
+    return this.current?.tasks ?? [];
+  }
+
+  // ---- channel -----------------------------------------------------------------------------------
+
+  open(socket: WsSocket<MonitorConn | undefined>): MonitorConn {
+    const timer = setTimeout(() => {
+      if (socket.state?.phase === 'hello') this.fatal(socket as WsSocket<MonitorConn>, { code: ErrorCode.timeout, message: 'no hello within the handshake timeout', close: CloseCode.timeout });
+    }, this.o.helloTimeoutMs);
+    return { phase: 'hello', timer };
+  }
+
+  text(socket: WsSocket<MonitorConn>): void {
+    this.fatal(socket, { code: ErrorCode.badFrame, message: 'text frames are not part of the protocol', close: CloseCode.unsupportedData });
+  }
+
+  message(socket: WsSocket<MonitorConn>, data: Uint8Array): void {
+    const conn = socket.state;
+    if (conn.phase !== 'hello') return; // a monitor has nothing more to say after hello (heartbeats are ignored)
+    const decoded = decodeClientMessage(data);
+    if (!decoded.ok) {
+      this.fatal(socket, { ...decoded.error, close: decoded.error.close ?? CloseCode.badHello });
+      return;
+    }
+    const msg = decoded.value;
+    if (msg.type !== 'hello') {
+      this.fatal(socket, { code: ErrorCode.outOfOrder, message: `expected hello, got ${msg.type}`, close: CloseCode.badHello });
+      return;
+    }
+    const mismatch = incompatibility(msg.protocol);
+    if (mismatch) {
+      this.fatal(socket, { code: ErrorCode.versionMismatch, message: `${mismatch}: this server speaks protocol ${PROTOCOL_VERSION}`, close: CloseCode.versionMismatch });
+      return;
+    }
+    if (msg.role !== 'monitor') {
+      this.fatal(socket, { code: ErrorCode.badMessage, message: `role "${msg.role}" belongs on the stream channel`, close: CloseCode.badHello });
+      return;
+    }
+    clearTimeout(conn.timer);
+    socket.state = { phase: 'open', resync: false };
+    this.monitors.add(socket);
+    socket.send(
+      encode({
+        type: 'welcome',
+        protocol: PROTOCOL_VERSION,
+        role: 'monitor',
+        server: { id: this.o.node.id, version: this.o.node.version },
+        session: `m-${socket.id}`,
+        worker: null,
+        limits: { maxChunk: 0, window: 0, prefetch: 1, heartbeatMs: this.o.intervalMs, leaseMs: 0, maxFrame: 4096 },
+      }),
+    );
+    if (this.current) socket.send(this.snapshotFrame());
+    else socket.state = { phase: 'open', resync: true };
+  }
+
+  writable(): void {}
+
+  close(socket: WsSocket<MonitorConn>): void {
+    const conn = socket.state;
+    if (conn.phase === 'hello') clearTimeout(conn.timer);
+    socket.state = { phase: 'closed' };
+    this.monitors.delete(socket);
+  }
+
+  private fatal(socket: WsSocket<MonitorConn>, error: ProtocolError): void {
+    if (socket.closed) return;
+    socket.send(encode({ type: 'error', code: error.code, message: error.message, fatal: true }));
+    socket.end(error.close ?? CloseCode.policyViolation, error.message);
+  }
+
+  // ---- ticks -------------------------------------------------------------------------------------
+
+  /** Builds the current state and sends every dashboard its delta (or a snapshot when it needs one). */
+  async tick(now = Date.now()): Promise<void> {
+    if (this.ticking) return;
+    this.ticking = true;
+    try {
+      const changedWorkers: WorkerRow[] = [];
+      const gone: string[] = [];
+      this.collectWorkers(now, changedWorkers, gone);
+      const { rows: tasks, changed: changedTasks } = await this.collectTasks(now);
+      const totals = this.collectTotals(now);
+      const sources = this.o.sources();
+      const cache = this.o.cache();
+      const workers = [...this.workerRows.values()];
+      const alarms = this.evaluateAlarms(now, workers, sources, cache);
+      this.current = { intervalMs: this.o.intervalMs, node: this.o.node, workers, tasks, totals, cache, sources, alarms, nodes: [] };
+      if (this.monitors.size === 0) return;
+
+      const delta: MonitorDelta = { type: 'delta', seq: ++this.seq, t: now, workers: changedWorkers, gone, tasks: changedTasks, totals, cache, sources, alarms, nodes: [] };
+      const deltaFrame = encode(delta);
+      let snapshot: Buffer | null = null;
+      for (const m of this.monitors) {
+        const conn = m.state;
+        if (conn.phase !== 'open') continue;
+        if (m.bufferedAmount() > this.o.maxBuffered) {
+          conn.resync = true; // it missed deltas: it needs a whole snapshot once it catches up
+          continue;
+        }
+        if (conn.resync) {
+          snapshot ??= this.snapshotFrame();
+          m.send(snapshot);
+          conn.resync = false;
+        } else {
+          m.send(deltaFrame);
+        }
+      }
+    } catch (e) {
+      this.log.error({ err: e }, 'monitor tick failed');
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private snapshotFrame(): Buffer {
+    const c = this.current!;
+    return encode({ type: 'snapshot', seq: this.seq, t: Date.now(), ...c });
+  }
+
+  private collectWorkers(now: number, changed: WorkerRow[], gone: string[]): void {
+    const live = new Set<string>();
+    for (const s of this.o.dispatcher.listSessions()) {
+      if (s.closed) continue;
+      live.add(s.workerId);
+      this.goneAt.delete(s.workerId);
+      const row = this.workerRow(s, now);
+      const prev = this.workerRows.get(s.workerId);
+      if (!prev || !sameRow(prev, row)) changed.push(row);
+      this.workerRows.set(s.workerId, row);
+    }
+    for (const [id, row] of this.workerRows) {
+      if (live.has(id)) continue;
+      const since = this.goneAt.get(id);
+      if (since === undefined) {
+        this.goneAt.set(id, now);
+        const goneRow: WorkerRow = { ...row, health: 'gone', rate: 0, eventRate: 0, inFlight: 0, rangesInFlight: 0 };
+        this.workerRows.set(id, goneRow);
+        changed.push(goneRow);
+      } else if (now - since > this.o.goneRetentionMs) {
+        this.workerRows.delete(id);
+        this.goneAt.delete(id);
+        gone.push(id);
+      }
+    }
+  }
+
+  private workerRow(s: WorkerSession, now: number): WorkerRow {
+    const w = s.window;
+    return {
+      id: s.workerId,
+      label: s.label,
+      site: s.site,
+      node: this.o.node.id,
+      health: s.health(this.o.staleAfterMs, now),
+      task: s.task ?? null,
+      connectedAt: s.connectedAt,
+      lastSeen: s.lastSeen,
+      bytes: s.bytes,
+      events: s.events,
+      rate: Math.round(s.byteRate.sample(s.bytes, now)),
+      eventRate: Math.round(s.eventRate.sample(s.events, now) * 10) / 10,
+      window: w.window,
+      inFlight: Math.max(0, w.sent - (w.limit - w.window)),
+      rangesInFlight: s.inFlight,
+      rangesFinished: s.rangesFinished,
+      rangesFailed: s.rangesFailed,
+      hitBytes: s.hitBytes,
+      missBytes: s.missBytes,
+    };
+  }
+
+  private async collectTasks(now: number): Promise<{ rows: TaskRow[]; changed: TaskRow[] }> {
+    const rows: TaskRow[] = [];
+    const changed: TaskRow[] = [];
+    for (const task of await this.o.ledger.listTasks()) {
+      let meter = this.taskMeters.get(task.id);
+      // A finished task's row no longer changes: reuse it instead of asking the ledger again.
+      if (meter?.last && meter.last.state !== TaskStateName.active && meter.last.state === task.state) {
+        rows.push(meter.last);
+        continue;
+      }
+      const progress = await this.o.ledger.progress(task.id);
+      if (!progress) continue;
+      if (!meter) {
+        meter = { rate: new RateMeter(5_000), last: null };
+        this.taskMeters.set(task.id, meter);
+      }
+      const eventRate = task.state === TaskStateName.active ? meter.rate.sample(progress.eventsDone, now) : 0;
+      const left = task.eventsTotal - progress.eventsDone;
+      const row: TaskRow = {
+        id: task.id,
+        dataset: task.spec.dataset,
+        state: task.state,
+        createdAt: task.createdAt,
+        priority: task.spec.priority,
+        rangeSize: task.spec.rangeSize,
+        ranges: progress.ranges,
+        rangesTotal: task.rangesTotal,
+        events: task.eventsTotal,
+        eventsDone: progress.eventsDone,
+        eventRate: Math.round(eventRate * 10) / 10,
+        etaSeconds: task.state === TaskStateName.active && eventRate > 0 ? Math.round(left / eventRate) : task.state === TaskStateName.active ? null : 0,
+      };
+      if (!meter.last || !sameRow(meter.last, row)) changed.push(row);
+      meter.last = row;
+      rows.push(row);
+    }
+    return { rows, changed };
+  }
+
+  private collectTotals(now: number): Totals {
+    const t = this.o.totals;
+    let workers = 0;
+    let active = 0;
+    for (const s of this.o.dispatcher.listSessions()) {
+      if (s.closed) continue;
+      workers++;
+      if (s.held.size > 0) active++;
+    }
+    let tasksActive = 0;
+    for (const m of this.taskMeters.values()) if (m.last?.state === TaskStateName.active) tasksActive++;
+    return {
+      bytes: t.bytes,
+      events: t.events,
+      rate: Math.round(this.totalRate.sample(t.bytes, now)),
+      eventRate: Math.round(this.totalEventRate.sample(t.events, now) * 10) / 10,
+      workers,
+      activeWorkers: active,
+      tasksActive,
+    };
+  }
+
+  private evaluateAlarms(now: number, workers: WorkerRow[], sources: SourceRow[], cache: CacheStats | null): Alarm[] {
+    const t = this.o.totals;
+    this.history.push({ t: now, finished: t.rangesFinished, failed: t.rangesFailed, hit: t.hitBytes, miss: t.missBytes });
+    while (this.history.length > 2 && this.history[1]!.t <= now - HISTORY_MS) this.history.shift();
+    const old = this.history[0]!;
+    return this.alarms.evaluate(
+      {
+        workers,
+        sources,
+        cache,
+        recentFinished: t.rangesFinished - old.finished,
+        recentFailed: t.rangesFailed - old.failed,
+        recentHitBytes: t.hitBytes - old.hit,
+        recentMissBytes: t.missBytes - old.miss,
+      },
+      now,
+    );
+  }
+}
+
+function sameRow<T extends object>(a: T, b: T): boolean {
+  for (const k of Object.keys(b) as (keyof T)[]) {
+    const x = a[k];
+    const y = b[k];
+    if (x !== y && !(typeof x === 'object' && typeof y === 'object' && JSON.stringify(x) === JSON.stringify(y))) return false;
+  }
+  return true;
+}
