@@ -16,7 +16,7 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'node',
-          include: ['packages/{protocol,format,server,client,testkit}/test/**/*.test.ts'],
+          include: ['packages/{protocol,format,server,client,testkit}/test/**/*.test.ts', 'tests/integration/**/*.test.ts'],
           environment: 'node',
           testTimeout: 60_000,
           hookTimeout: 60_000,

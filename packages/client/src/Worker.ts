@@ -183,6 +183,7 @@ export class EssWorker {
   private handle(msg: ServerMessage): void {
     switch (msg.type) {
       case 'welcome':
+        if (!msg.limits) return this.protocolFailure('welcome without limits on the worker channel');
         return this.welcome(msg.session, msg.limits);
       case 'assign': {
         const r = new RangeReceiver(msg.range, msg.token, this.o.outDir);

@@ -104,9 +104,10 @@ export const WelcomeSchema = z.object({
   server: z.object({ id: z.string(), version: z.string() }),
   /** This connection's session id (changes on every reconnect). */
   session: z.string(),
-  /** The worker identity the server recorded (the one asked for, or a generated one). */
+  /** The worker identity the server recorded (the one asked for, or a generated one); null for monitors. */
   worker: z.string().nullable(),
-  limits: LimitsSchema,
+  /** What was negotiated; null for monitors, which have no credit or leases. */
+  limits: LimitsSchema.nullable(),
 });
 
 export const AssignSchema = z.object({

@@ -14,7 +14,7 @@ import { StaticFiles } from './http/StaticFiles.js';
 import { createLogger, type Logger } from './log.js';
 import { DirectReader, Marshaller } from './marshal/index.js';
 import { createMetrics } from './metrics/PrometheusMetrics.js';
-import { MonitorHub } from './monitor/MonitorHub.js';
+import { MONITOR_MAX_FRAME, MonitorHub } from './monitor/MonitorHub.js';
 import { FileSource, SourceSet } from './sources/index.js';
 import { StreamChannel } from './stream/StreamChannel.js';
 import { DeliveryTotals } from './stream/WorkerSession.js';
@@ -98,8 +98,9 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
     cache: () => null,
   });
 
-  transport.channel(STREAM_PATH, stream, { maxFrame: config.limits.maxFrame });
-  transport.channel(MONITOR_PATH, monitor, { maxFrame: 4096 });
+  // uWS drops frames over these caps outright; below them the channels answer with a documented error.
+  transport.channel(STREAM_PATH, stream, { maxFrame: 4 * config.limits.maxFrame });
+  transport.channel(MONITOR_PATH, monitor, { maxFrame: 4 * MONITOR_MAX_FRAME });
   registerApi(transport, {
     dispatcher,
     ledger,

@@ -57,6 +57,9 @@ interface TaskMeter {
   last: TaskRow | null;
 }
 
+/** Largest frame a dashboard may send (its hello, with a token). */
+export const MONITOR_MAX_FRAME = 16 * 1024;
+
 /** One minute of cumulative totals, for "over the last minute" alarm figures. */
 const HISTORY_MS = 60_000;
 
@@ -115,6 +118,10 @@ export class MonitorHub implements WsChannelHandlers<MonitorConn> {
   message(socket: WsSocket<MonitorConn>, data: Uint8Array): void {
     const conn = socket.state;
     if (conn.phase !== 'hello') return; // a monitor has nothing more to say after hello (heartbeats are ignored)
+    if (data.length > MONITOR_MAX_FRAME) {
+      this.fatal(socket, { code: ErrorCode.frameTooBig, message: `a ${data.length}-byte frame exceeds the limit of ${MONITOR_MAX_FRAME}`, close: CloseCode.messageTooBig });
+      return;
+    }
     const decoded = decodeClientMessage(data);
     if (!decoded.ok) {
       this.fatal(socket, { ...decoded.error, close: decoded.error.close ?? CloseCode.badHello });
@@ -145,7 +152,7 @@ export class MonitorHub implements WsChannelHandlers<MonitorConn> {
         server: { id: this.o.node.id, version: this.o.node.version },
         session: `m-${socket.id}`,
         worker: null,
-        limits: { maxChunk: 0, window: 0, prefetch: 1, heartbeatMs: this.o.intervalMs, leaseMs: 0, maxFrame: 4096 },
+        limits: null,
       }),
     );
     if (this.current) socket.send(this.snapshotFrame());

@@ -75,6 +75,10 @@ export class StreamChannel implements WsChannelHandlers<Conn> {
     const conn = socket.state;
     if (conn.phase === 'closed') return;
     if (conn.phase === 'open') conn.session.lastSeen = Date.now();
+    if (data.length > this.o.limits.maxFrame) {
+      this.fatal(socket, { code: ErrorCode.frameTooBig, message: `a ${data.length}-byte frame exceeds the limit of ${this.o.limits.maxFrame}`, close: CloseCode.messageTooBig });
+      return;
+    }
     const decoded = decodeClientMessage(data);
     if (!decoded.ok) {
       this.reject(socket, decoded.error);

@@ -38,7 +38,10 @@ export interface WsChannelHandlers<S> {
 }
 
 export interface WsChannelOptions {
-  /** Largest frame accepted from the peer; bigger ones close the connection with 1009. */
+  /**
+   * Hard cap on a frame from the peer: a bigger one drops the connection at once, before it is
+   * buffered. Channels enforce their documented (smaller) limit themselves, with an error.
+   */
   readonly maxFrame: number;
 }
 

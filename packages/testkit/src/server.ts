@@ -1,0 +1,42 @@
+/** A real ESS node in the test process, on a free loopback port, with quiet logs unless ESS_LOG_LEVEL is set. */
+import { createLogger, defaultConfig, startServer, type EssServer, type LogLevel, type ServerConfig } from '@ess/server';
+
+export interface TestServerOptions extends Partial<Omit<ServerConfig, 'dataDir'>> {
+  readonly dataDir: string;
+}
+
+export async function startTestServer(o: TestServerOptions): Promise<EssServer> {
+  const level = (process.env.ESS_LOG_LEVEL as LogLevel | undefined) ?? 'silent';
+  const config = defaultConfig(o.dataDir, { dashboardDir: null, ...o, port: o.port ?? 0, host: o.host ?? '127.0.0.1', logLevel: level });
+  return startServer(config, createLogger(level));
+}
+
+export interface CreatedTask {
+  readonly id: number;
+  readonly rangesTotal: number;
+  readonly eventsTotal: number;
+}
+
+/** POST /api/v1/tasks; throws with the server's error body on failure. */
+export async function createTask(server: EssServer, body: Record<string, unknown>): Promise<CreatedTask> {
+  const res = await fetch(`${server.httpUrl}/api/v1/tasks`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  const json = (await res.json()) as CreatedTask & { message?: string };
+  if (res.status !== 201) throw new Error(`create task: ${res.status} ${json.message}`);
+  return json;
+}
+
+export interface TaskStatus {
+  readonly id: number;
+  readonly state: string;
+  readonly eventsDone: number;
+  readonly ranges: Record<string, number>;
+}
+
+export async function taskStatus(server: EssServer, id: number): Promise<TaskStatus> {
+  const res = await fetch(`${server.httpUrl}/api/v1/tasks/${id}`);
+  return (await res.json()) as TaskStatus;
+}
