@@ -43,7 +43,7 @@ describe('large frames to clients that keep pausing, through the real channels',
     let largeChunks = 0;
     let w!: RawWorker;
     const onMessage = (m: ServerMessage, frameBytes: number) => {
-      if (m.type === 'welcome') credit = new ReceiveWindow(m.limits.window);
+      if (m.type === 'welcome') credit = new ReceiveWindow(m.limits!.window);
       if (m.type === 'assign') ranges.set(m.range.eventRangeID, { seq: 0, offset: 0, crc: 0, token: m.token });
       if (m.type === 'chunk') {
         if (frameBytes >= 16 * KiB) largeChunks++;

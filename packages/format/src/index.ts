@@ -34,4 +34,3 @@ export {
 } from './dataset.js';
 export { datasetDir, parseDatasetName, MANIFEST_NAME } from './dataset-names.js';
 export { parseSize, formatSize } from './size.js';
-export { pack as encodeMsgpack, unpack as decodeMsgpack } from './msgpack.js';

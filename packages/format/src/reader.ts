@@ -6,7 +6,7 @@ import { DATA_START, FILE_MAGIC, TAIL_READ_SIZE, TRAILER_MAGIC, TRAILER_SIZE } f
 import { FormatError } from './errors.js';
 import { FileIndex, validateFooter, type Span } from './file-index.js';
 import { openFileByteSource, type ByteSource } from './byte-source.js';
-import { unpack, unpackAll } from './msgpack.js';
+import { unpackStandard as unpack, unpackStandardAll as unpackAll } from '@ess/protocol';
 import type { EventRecord } from './event-record.js';
 
 function checkFileMagic(head: Buffer, where: string): void {

@@ -7,7 +7,7 @@ import { dirname } from 'node:path';
 import { DATA_START, FILE_MAGIC, FOOTER_FORMAT, FORMAT_VERSION, TRAILER_MAGIC, TRAILER_SIZE } from './constants.js';
 import { FormatError } from './errors.js';
 import type { Footer } from './file-index.js';
-import { pack } from './msgpack.js';
+import { packStandard as pack } from '@ess/protocol';
 import { parseDatasetName } from './dataset-names.js';
 
 /** What a file's footer says about it besides the index. */

@@ -3,7 +3,8 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EventFile, EventFileWriter, FormatError, encodeMsgpack, openEventFile, type FormatErrorCode } from '../src/index.js';
+import { EventFile, EventFileWriter, FormatError, openEventFile, type FormatErrorCode } from '../src/index.js';
+import { packStandard as encodeMsgpack } from '@ess/protocol';
 import { buildFile, footerFor, makeTempDir, memorySource } from './helpers.js';
 
 const records = Array.from({ length: 5 }, (_, i) => encodeMsgpack({ i, pad: 'p'.repeat(10 * i) }));

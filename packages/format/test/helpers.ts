@@ -3,7 +3,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FILE_MAGIC, TRAILER_MAGIC, encodeMsgpack, type ByteSource } from '../src/index.js';
+import { packStandard as encodeMsgpack } from '@ess/protocol';
+import { FILE_MAGIC, TRAILER_MAGIC, type ByteSource } from '../src/index.js';
 
 export async function makeTempDir(): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'ess-format-'));

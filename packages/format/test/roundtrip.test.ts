@@ -1,5 +1,6 @@
 // Writer -> reader round trips: both writer paths, big events, big footers, explicit entries,
 // spans, and cross-decoding of every record and footer with an independent MessagePack library.
+import { packStandard as encodeMsgpack, unpackStandard as decodeMsgpack } from '@ess/protocol';
 import { readFile, stat, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { decode as msgpackDecode, decodeMulti } from '@msgpack/msgpack';
@@ -11,8 +12,6 @@ import {
   EventFileWriter,
   TRAILER_SIZE,
   decodeEvents,
-  decodeMsgpack,
-  encodeMsgpack,
   openEventFile,
   openFileByteSource,
 } from '../src/index.js';

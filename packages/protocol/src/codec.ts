@@ -2,8 +2,8 @@
  * The one codec: standard MessagePack through msgpackr (maps, never records or other
  * extensions; data as `bin`), decoding into validated messages or an error value.
  */
-import { Packr, type Options } from 'msgpackr';
 import type { ZodType } from 'zod';
+import { packStandard, unpackStandard } from './msgpack.js';
 import { CloseCode, ErrorCode, type ProtocolError, type Result, ok, err } from './codes.js';
 import {
   ClientMessageSchema,
@@ -15,20 +15,10 @@ import {
   type Chunk,
 } from './messages.js';
 
-// `skipValues` is documented and implemented by msgpackr 2 but missing from its typings.
-const options: Options & { skipValues: unknown[] } = {
-  useRecords: false,
-  moreTypes: false,
-  mapsAsObjects: true,
-  int64AsType: 'number',
-  // Leave out absent optional fields rather than encoding `undefined` as an extension.
-  skipValues: [undefined],
-};
-const packr = new Packr(options);
 
 /** Encodes any message as one standard MessagePack map. */
 export function encode(message: ClientMessage | ServerMessage): Buffer {
-  return packr.pack(message);
+  return packStandard(message);
 }
 
 export type ChunkHeader = Omit<Chunk, 'type' | 'data'>;
@@ -42,7 +32,7 @@ const BIN32_HEADER = 5;
  * `data`, a bin 32.
  */
 export function allocChunkFrame(header: ChunkHeader, dataLength: number): { frame: Buffer; data: Buffer } {
-  const head = packr.pack({ type: 'chunk', ...header, data: EMPTY });
+  const head = packStandard({ type: 'chunk', ...header, data: EMPTY });
   // `data` is the last key, so the packed head ends with its empty bin 8: 0xc4 0x00.
   const keep = head.length - 2;
   const frame = Buffer.allocUnsafe(keep + BIN32_HEADER + dataLength);
@@ -59,12 +49,13 @@ export function encodeChunk(header: ChunkHeader, data: Uint8Array): Buffer {
   return frame;
 }
 
-const EMPTY = Buffer.alloc(0);
+// A plain Uint8Array, not a Buffer: this module also loads in browsers (the dashboard).
+const EMPTY = new Uint8Array(0);
 
 function decodeWith<T>(frame: Uint8Array, schema: ZodType<T>, known: readonly string[]): Result<T> {
   let value: unknown;
   try {
-    value = packr.unpack(frame);
+    value = unpackStandard(frame);
   } catch (e) {
     return err(badFrame(`not MessagePack: ${(e as Error).message}`));
   }

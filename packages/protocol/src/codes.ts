@@ -50,7 +50,7 @@ export const ErrorCode = {
   outOfOrder: 'out_of_order',
   /** Requested limits that cannot work (window smaller than twice the largest chunk...). */
   badLimits: 'bad_limits',
-  /** A credit limit that is negative, not an integer, goes backwards or is absurdly large. */
+  /** A credit limit that is negative, not an integer, or beyond what was sent plus the window. */
   badCredit: 'bad_credit',
   /** The task does not exist. */
   unknownTask: 'unknown_task',

@@ -29,4 +29,5 @@ export {
 export * from './messages.js';
 export * from './monitor.js';
 export { SendWindow, ReceiveWindow } from './credit.js';
+export { packStandard, unpackStandard, unpackStandardAll } from './msgpack.js';
 export { encode, encodeChunk, allocChunkFrame, decodeClientMessage, decodeServerMessage, type ChunkHeader } from './codec.js';

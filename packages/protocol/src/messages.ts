@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { EventRangeSchema } from './range.js';
 import { MonitorSnapshotSchema, MonitorDeltaSchema } from './monitor.js';
+import { MAX_EVENTS_PER_CHUNK } from './limits.js';
 
 /** Who is on the other end of a socket. */
 export const Role = { worker: 'worker', monitor: 'monitor' } as const;
@@ -23,7 +24,7 @@ export const HelloSchema = z.object({
   role: z.enum([Role.worker, Role.monitor]),
   /** Bearer token (static or JWT); required unless the server runs without access control. */
   token: z.string().max(8192).optional(),
-  /** A worker's identity survives reconnects: same id, same leases (within the grace period). */
+  /** A worker's identity: a newer session with the same id replaces an older one. */
   worker: z
     .object({
       id,
@@ -117,19 +118,21 @@ export const AssignSchema = z.object({
   token: z.string(),
 });
 
-export const ChunkSchema = z.object({
-  type: z.literal('chunk'),
-  range: id,
-  /** 0, 1, 2... within the range. */
-  seq: count,
-  /** Byte position of `data` within the range's payload. */
-  offset: bytes,
-  /** Entry positions of the events that begin in this chunk (an event larger than a chunk continues in the next ones). */
-  entries: z.array(count),
-  /** Byte length of each event in `entries`. */
-  sizes: z.array(count),
-  data: bin,
-});
+export const ChunkSchema = z
+  .object({
+    type: z.literal('chunk'),
+    range: id,
+    /** 0, 1, 2... within the range. */
+    seq: count,
+    /** Byte position of `data` within the range's payload. */
+    offset: bytes,
+    /** Entry positions of the events that begin in this chunk (an event larger than a chunk continues in the next ones). */
+    entries: z.array(count).max(MAX_EVENTS_PER_CHUNK),
+    /** Byte length of each event in `entries`. */
+    sizes: z.array(count).max(MAX_EVENTS_PER_CHUNK),
+    data: bin,
+  })
+  .refine((c) => c.entries.length === c.sizes.length, { message: 'entries and sizes must have the same length', path: ['sizes'] });
 
 export const EndSchema = z.object({
   type: z.literal('end'),

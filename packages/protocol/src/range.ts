@@ -57,7 +57,8 @@ export function rangeKey(p: Pick<RangeIdParts, 'task' | 'file' | 'range'>): stri
   return `${p.task}-${p.file}-${p.range}`;
 }
 
-const RANGE_ID = /^(\d{1,15})-(\d{1,9})-(\d{1,9})-(\d{1,6})$/;
+// Canonical numbers only (no leading zeros), so each range attempt has exactly one id.
+const RANGE_ID = /^(0|[1-9]\d{0,14})-(0|[1-9]\d{0,8})-(0|[1-9]\d{0,8})-([1-9]\d{0,5})$/;
 
 /** Parses an eventRangeID; null when it is not of the form `task-file-range-attempt`. */
 export function parseRangeId(id: string): RangeIdParts | null {

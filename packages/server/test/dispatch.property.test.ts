@@ -48,6 +48,8 @@ function mulberry32(seed: number): () => number {
 
 let socketIds = 1;
 
+type ChannelSocket = Parameters<StreamChannel['message']>[0];
+
 /** The in-memory socket: what the server sends waits in `inbox` until the simulated worker reads it. */
 class MemSocket implements WsSocket<unknown> {
   readonly id = socketIds++;
@@ -139,20 +141,20 @@ class SimWorker {
     this.held = [];
     this.ranges.clear();
     this.gone = false;
-    this.socket.state = this.channel.open(this.socket);
+    this.socket.state = this.channel.open(this.socket as unknown as Parameters<StreamChannel['open']>[0]);
     this.say({ type: 'hello', protocol: PROTOCOL_VERSION, role: 'worker', worker: { id: this.id }, want: { maxChunk: this.p.maxChunk, window: this.window, prefetch: this.p.prefetch } });
     this.say({ type: 'subscribe', task: 1 });
   }
 
   private say(m: ClientMessage): void {
-    if (!this.socket.closed) this.channel.message(this.socket as WsSocket<never>, encode(m));
+    if (!this.socket.closed) this.channel.message(this.socket as unknown as ChannelSocket, encode(m));
   }
 
   /** Drops the connection as a vanished worker would. */
   vanish(): void {
     this.gone = true;
     this.socket.closed = true;
-    this.channel.close(this.socket as WsSocket<never>, 1006);
+    this.channel.close(this.socket as unknown as ChannelSocket, 1006);
   }
 
   step(tick: number): void {
@@ -171,7 +173,7 @@ class SimWorker {
       if (!frame) break;
       this.onFrame(frame, tick);
     }
-    if (reads > 0) this.channel.writable(this.socket as WsSocket<never>);
+    if (reads > 0) this.channel.writable(this.socket as unknown as ChannelSocket);
   }
 
   private onFrame(frame: Uint8Array, tick: number): void {

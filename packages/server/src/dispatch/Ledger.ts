@@ -128,8 +128,10 @@ export interface Ledger {
   /** → failed (retried after a delay) or fatal (no attempts left); keeps partial progress. */
   fail(key: string, token: string, outcome: FailOutcome): Promise<LedgerOutcome>;
   /**
-   * The holder is gone: back to ready. `consumeAttempt` is false when the server itself gives the
-   * range up (shutdown, source outage), true when the worker vanished or its lease lapsed.
+   * The holder is gone: back to ready. `consumeAttempt` is false when the server gives the range
+   * up for reasons of its own (shutdown, a worker leaving before any data went out); true when
+   * the worker vanished or its lease lapsed, and when the range's data could not be read from
+   * any replica (so that unreadable data ends as fatal instead of circling for ever).
    */
   release(key: string, token: string, consumeAttempt: boolean, reason: string): Promise<LedgerOutcome>;
   /** Releases lapsed leases (one attempt fewer) and readies failed ranges whose retry time came. */

@@ -179,7 +179,7 @@ export class MemoryLedger implements Ledger {
     });
   }
 
-  async finish(key: string, token: string): Promise<LedgerOutcome> {
+  async finish(key: string, token: string, _now?: number): Promise<LedgerOutcome> {
     return this.fenced(key, token, RangeState.finished, (t, r) => {
       r.eventsDone += r.lastEvent - r.startEvent + 1;
       const taskComplete = this.settle(t, r, RangeState.finished);

@@ -37,7 +37,7 @@ export interface StreamChannelOptions {
 }
 
 type Conn =
-  | { phase: 'hello'; timer: NodeJS.Timeout; bad: number }
+  | { phase: 'hello'; timer: NodeJS.Timeout }
   | { phase: 'open'; session: WorkerSession }
   | { phase: 'closed' };
 
@@ -64,7 +64,7 @@ export class StreamChannel implements WsChannelHandlers<Conn> {
     const timer = setTimeout(() => {
       if (socket.state?.phase === 'hello') this.fatal(socket as WsSocket<Conn>, { code: ErrorCode.timeout, message: 'no hello within the handshake timeout', close: CloseCode.timeout });
     }, this.o.helloTimeoutMs);
-    return { phase: 'hello', timer, bad: 0 };
+    return { phase: 'hello', timer };
   }
 
   text(socket: WsSocket<Conn>): void {
@@ -197,12 +197,13 @@ export class StreamChannel implements WsChannelHandlers<Conn> {
 
   /** A message refused: an error back, the session closed when the error is fatal or the peer keeps at it. */
   private reject(socket: WsSocket<Conn>, error: ProtocolError): void {
-    if (error.close !== undefined) {
-      this.fatal(socket, error);
+    const conn = socket.state;
+    if (error.close !== undefined || conn.phase === 'hello') {
+      // Before the handshake there is no session to carry on with: a bad hello ends it.
+      this.fatal(socket, { ...error, close: error.close ?? CloseCode.badHello });
       return;
     }
-    const conn = socket.state;
-    const bad = conn.phase === 'open' ? ++conn.session.badMessages : conn.phase === 'hello' ? ++conn.bad : 0;
+    const bad = conn.phase === 'open' ? ++conn.session.badMessages : 0;
     if (bad > MAX_BAD_MESSAGES) {
       this.fatal(socket, { code: error.code, message: `too many invalid messages; last: ${error.message}`, close: CloseCode.policyViolation });
       return;

@@ -1,6 +1,6 @@
 /**
- * The msgpackr configuration used for footers, caller-supplied records and all decoding:
- * standard MessagePack only (plain maps, no records or extensions, int 64 read as numbers).
+ * Standard MessagePack through msgpackr, for the wire and for files alike: plain maps, no
+ * records or extensions, integers beyond 32 bits written as (u)int 64 and read as numbers.
  */
 import { Packr, type Options } from 'msgpackr';
 
@@ -14,25 +14,24 @@ const options: Options & { skipValues: unknown[] } = {
   skipValues: [undefined],
 };
 
-/** The shared packer/unpacker. */
-export const packr = new Packr(options);
+const packr = new Packr(options);
 
 /**
  * Encodes a value as standard MessagePack. msgpackr writes integers beyond 32 bits as float 64;
  * this first turns every safe integer >= 2^32 or < -2^31 into a BigInt so that it is written as
  * a (u)int 64 instead, which every MessagePack library reads back as an integer.
  */
-export function pack(value: unknown): Buffer {
+export function packStandard(value: unknown): Buffer {
   return packr.pack(widenIntegers(value));
 }
 
 /** Decodes one MessagePack value. */
-export function unpack(bytes: Uint8Array): unknown {
+export function unpackStandard(bytes: Uint8Array): unknown {
   return packr.unpack(bytes);
 }
 
 /** Decodes a sequence of back-to-back MessagePack values. */
-export function unpackAll(bytes: Uint8Array): unknown[] {
+export function unpackStandardAll(bytes: Uint8Array): unknown[] {
   return packr.unpackMultiple(bytes) as unknown[];
 }
 
