@@ -121,6 +121,8 @@ export interface Ledger {
   peek(task: number | null, max: number): Promise<RangeRecord[]>;
   /** Extends every lease the worker holds. */
   renew(worker: string, leaseMs: number, now: number): Promise<number>;
+  /** The leases a worker holds now (assigned or running), e.g. to hand them back after a reconnect. */
+  heldBy(worker: string): Promise<Lease[]>;
   /** assigned → running. */
   start(key: string, token: string): Promise<LedgerOutcome>;
   /** assigned|running → finished. Idempotent for the same token. */

@@ -135,12 +135,7 @@ export class MemoryLedger implements Ledger {
         r.token = newFencingToken();
         r.leaseUntil = req.now + req.leaseMs;
         r.retryAt = null;
-        leases.push({
-          range: { ...r },
-          token: r.token,
-          eventRangeID: formatRangeId({ task: r.task, file: r.file, range: r.index, attempt: r.attempt }),
-          leaseUntil: r.leaseUntil,
-        });
+        leases.push(this.lease(r));
       }
       if (leases.length >= req.max) break;
     }
@@ -169,6 +164,16 @@ export class MemoryLedger implements Ledger {
       }
     }
     return n;
+  }
+
+  async heldBy(worker: string): Promise<Lease[]> {
+    const out: Lease[] = [];
+    for (const t of this.tasks.values()) {
+      for (const r of t.ranges) {
+        if (r.worker === worker && (r.state === RangeState.assigned || r.state === RangeState.running)) out.push(this.lease(r));
+      }
+    }
+    return out;
   }
 
   async start(key: string, token: string): Promise<LedgerOutcome> {
@@ -244,6 +249,15 @@ export class MemoryLedger implements Ledger {
   }
 
   async close(): Promise<void> {}
+
+  private lease(r: RangeRecord): Lease {
+    return {
+      range: { ...r },
+      token: r.token!,
+      eventRangeID: formatRangeId({ task: r.task, file: r.file, range: r.index, attempt: r.attempt }),
+      leaseUntil: r.leaseUntil!,
+    };
+  }
 
   /** Active tasks in claim order: priority first, then age. */
   private claimOrder(task: number | null): TaskEntry[] {
