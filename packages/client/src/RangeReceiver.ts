@@ -48,8 +48,9 @@ export class RangeReceiver {
     });
   }
 
-  get bytesReceived(): number {
-    return this.nextOffset;
+  /** What arrived so far (whole chunks), as a reconnecting worker tells the server in `hello.resume`. */
+  progress(): { bytes: number; chunks: number; crc32: number } {
+    return { bytes: this.nextOffset, chunks: this.nextSeq, crc32: this.crc >>> 0 };
   }
 
   /**

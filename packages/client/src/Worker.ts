@@ -19,6 +19,7 @@ import {
   type EventRange,
   type Limits,
   type Report,
+  type ResumeEntry,
   type ServerMessage,
 } from '@ess/protocol';
 import { Backoff } from './backoff.js';
@@ -97,9 +98,10 @@ export class EssWorker {
   private ws: WebSocket | null = null;
   private limits: Limits | null = null;
   private credit: ReceiveWindow | null = null;
+  /** Ranges whose data is arriving; kept across a dropped link so the next session resumes them. */
   private readonly receivers = new Map<string, RangeReceiver>();
-  /** Ranges whose data is complete and whose outcome is being settled (payload, report). */
-  private readonly settling = new Set<string>();
+  /** Ranges whose data is complete and whose outcome is being settled (payload, report), with their tokens. */
+  private readonly settling = new Map<string, string>();
   /** Reports sent and not yet acknowledged; sent again after a reconnect. */
   private readonly unacked = new Map<string, Report>();
   private readonly payload: PayloadRunner | null;
@@ -163,6 +165,7 @@ export class EssWorker {
         worker: { id: this.id, label: this.o.label, site: this.o.site },
         want: { maxChunk: this.o.maxChunk, window: this.o.window, prefetch: this.o.prefetch },
         agent: `ess-client/${process.versions.node}`,
+        resume: this.resumeEntries(),
       });
     });
     ws.on('message', (data: Buffer, isBinary) => {
@@ -174,6 +177,16 @@ export class EssWorker {
     });
     ws.on('error', (e) => this.log.warn({ err: e }, 'connection error'));
     ws.on('close', (code, reason) => this.closed(ws, code, reason.toString()));
+  }
+
+  /** What this worker holds, for the server to take back after a reconnect. */
+  private resumeEntries(): ResumeEntry[] {
+    const entries: ResumeEntry[] = [];
+    for (const [range, r] of this.receivers) entries.push({ range, token: r.token, ...r.progress(), complete: false });
+    const complete = new Map(this.settling);
+    for (const [range, report] of this.unacked) complete.set(range, report.token);
+    for (const [range, token] of complete) entries.push({ range, token, bytes: 0, chunks: 0, crc32: 0, complete: true });
+    return entries;
   }
 
   private send(msg: ClientMessage): void {
@@ -197,10 +210,22 @@ export class EssWorker {
         const r = this.receivers.get(msg.range);
         if (!r) return;
         this.receivers.delete(msg.range);
-        this.settling.add(msg.range);
+        this.settling.set(msg.range, r.token);
         void this.settle(r, msg);
         return;
       }
+      case 'resumed':
+        for (const { range, code, reason } of msg.refused) {
+          // The range went elsewhere while this worker was away: drop whatever it had of it.
+          const r = this.receivers.get(range);
+          this.receivers.delete(range);
+          this.unacked.delete(range);
+          void r?.abort();
+          this.log.warn({ range, code, reason }, 'range not taken back after the reconnect');
+          this.emit({ type: 'revoked', range, reason });
+        }
+        this.maybeDone();
+        return;
       case 'ack': {
         this.unacked.delete(msg.range);
         this.emit({ type: 'reported', range: msg.range, status: msg.status, duplicate: msg.duplicate });
@@ -349,14 +374,14 @@ export class EssWorker {
     this.heartbeat = null;
     this.credit = null;
     this.emit({ type: 'disconnected', code, reason });
-    // Ranges still arriving are lost with the session; the node gives them to someone else.
-    for (const r of this.receivers.values()) void r.abort();
-    this.receivers.clear();
     if (this.stopped || this.finished) return;
     if (this.fatalError || FINAL_CLOSE_CODES.has(code) || this.o.reconnect === false) {
+      for (const r of this.receivers.values()) void r.abort();
+      this.receivers.clear();
       this.finish(this.fatalError ?? new WorkerError(`close_${code}`, `the server closed the connection (${code}${reason ? `: ${reason}` : ''})`));
       return;
     }
+    // Ranges still arriving stay: the next session resumes them where their data stopped.
     const delay = this.backoff.next();
     this.stats.reconnects++;
     this.log.warn({ code, reason, delayMs: delay }, 'link lost; reconnecting');

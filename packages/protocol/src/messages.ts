@@ -18,6 +18,20 @@ const bin = z.instanceof(Uint8Array);
 
 // ---- client → server ---------------------------------------------------------------------------
 
+export const ResumeEntrySchema = z.object({
+  range: id,
+  /** The fencing token from the range's `assign`. */
+  token: z.string().min(1).max(128),
+  /** Payload bytes and chunks received (whole chunks only). */
+  bytes,
+  chunks: count,
+  /** CRC-32 of the payload received so far (0 when nothing arrived). */
+  crc32: z.number().int().nonnegative().max(0xffffffff),
+  /** True when the end marker arrived (the range waits for its report). */
+  complete: z.boolean(),
+});
+export type ResumeEntry = z.infer<typeof ResumeEntrySchema>;
+
 export const HelloSchema = z.object({
   type: z.literal('hello'),
   protocol: z.number().int(),
@@ -41,6 +55,12 @@ export const HelloSchema = z.object({
     .optional(),
   /** Free text naming the client software, for logs. */
   agent: z.string().max(256).optional(),
+  /**
+   * Ranges this worker held when its previous session ended, and how far their data got, so a
+   * reconnect within the grace period (or to a restarted server, within the lease) takes them
+   * back without any byte being sent twice.
+   */
+  resume: z.array(ResumeEntrySchema).max(10_000).optional(),
 });
 
 export const SubscribeSchema = z.object({
@@ -168,6 +188,14 @@ export const RevokeSchema = z.object({
   reason: z.string(),
 });
 
+export const ResumedSchema = z.object({
+  type: z.literal('resumed'),
+  /** Ranges taken back: their data continues from the bytes the worker said it had. */
+  ranges: z.array(id),
+  /** Ranges not taken back (lease lapsed, token stale, task gone): drop them. */
+  refused: z.array(z.object({ range: id, code: z.string(), reason: z.string() })),
+});
+
 export const ErrorMessageSchema = z.object({
   type: z.literal('error'),
   code: z.string(),
@@ -186,6 +214,7 @@ export const ServerMessageSchema = z.discriminatedUnion('type', [
   AckSchema,
   DoneSchema,
   RevokeSchema,
+  ResumedSchema,
   HeartbeatSchema,
   ErrorMessageSchema,
   MonitorSnapshotSchema,
@@ -206,6 +235,7 @@ export type End = z.infer<typeof EndSchema>;
 export type Ack = z.infer<typeof AckSchema>;
 export type Done = z.infer<typeof DoneSchema>;
 export type Revoke = z.infer<typeof RevokeSchema>;
+export type Resumed = z.infer<typeof ResumedSchema>;
 export type ErrorMessage = z.infer<typeof ErrorMessageSchema>;
 export type ServerMessage = z.infer<typeof ServerMessageSchema>;
 

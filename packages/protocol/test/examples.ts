@@ -120,6 +120,10 @@ export const clientExamples: Record<ClientMessage['type'], ClientMessage> = {
     worker: { id: 'nid001234-8812', label: 'perlmutter nid001234', site: 'NERSC' },
     want: { maxChunk: 1_048_576, window: 8_388_608, prefetch: 2 },
     agent: 'ess-client/20.19.0',
+    resume: [
+      { range: '7-3-12-2', token: 'q3J0m1Yt8kzQd2aF', bytes: 3_145_728, chunks: 3, crc32: 0x1c291ca3, complete: false },
+      { range: '7-3-13-1', token: 'Zb81mQ0cPz4kLw7e', bytes: 0, chunks: 0, crc32: 0, complete: true },
+    ],
   },
   subscribe: { type: 'subscribe', task: 7 },
   credit: { type: 'credit', limit: 12_582_912 },
@@ -167,6 +171,7 @@ export const serverExamples: Record<ServerMessage['type'], ServerMessage> = {
   ack: { type: 'ack', range: '7-3-12-2', status: 'finished', duplicate: false },
   done: { type: 'done', task: 7, reason: 'complete' },
   revoke: { type: 'revoke', range: '7-3-12-2', reason: 'lease expired' },
+  resumed: { type: 'resumed', ranges: ['7-3-12-2'], refused: [{ range: '7-3-13-1', code: 'lease_expired', reason: 'the range is ready, attempt 1' }] },
   heartbeat: { type: 'heartbeat', t: T0 },
   error: { type: 'error', code: 'lease_expired', message: 'range 7-3-12-2 is no longer held by this worker', fatal: false, ref: '7-3-12-2' },
   snapshot,

@@ -36,11 +36,26 @@ export interface EssServer {
   readonly totals: DeliveryTotals;
   readonly monitor: MonitorHub;
   readonly log: Logger;
-  /** Stops accepting work, closes every socket with "going away" and releases resources. */
-  close(): Promise<void>;
+  /**
+   * Shuts down: stops accepting connections and handing out ranges, lets ranges already
+   * streaming finish for up to `drainMs` (default: the configured drain time), then closes every
+   * socket with "going away" (1001). Workers keep their leases in the ledger and take them back
+   * from the next server. Resolves when everything is closed.
+   */
+  close(options?: { drainMs?: number }): Promise<void>;
 }
 
 export const LOCAL_SOURCE_ID = 'local';
+
+/** Polls `done` until it holds or `ms` pass; says which. */
+async function until(done: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return true;
+}
 
 export async function startServer(config: ServerConfig, log: Logger = createLogger(config.logLevel)): Promise<EssServer> {
   const startedAt = Date.now();
@@ -59,6 +74,7 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
   const totals = new DeliveryTotals();
   const dispatcher = new Dispatcher(ledger, catalogue, marshaller, totals, {
     leaseMs: config.limits.leaseMs,
+    graceMs: config.graceMs,
     retryDelayMs: config.retryDelayMs,
     reapIntervalMs: config.reapIntervalMs,
     log: log.child({ component: 'dispatch' }),
@@ -122,15 +138,19 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
   log.info({ node: node.id, port, version: ESS_VERSION, maxChunkFrame: config.limits.maxChunk + CHUNK_FRAME_OVERHEAD }, 'listening');
 
   let closing: Promise<void> | null = null;
-  const close = () =>
+  const close = (o: { drainMs?: number } = {}) =>
     (closing ??= (async () => {
+      const drainMs = o.drainMs ?? config.drainMs;
+      log.info({ node: node.id, drainMs }, 'shutting down: no new connections or ranges');
       transport.stopListening();
+      dispatcher.stopAssigning();
+      const drained = await until(() => [...dispatcher.listSessions()].every((s) => s.closed || s.idle), drainMs);
+      if (!drained) log.warn({ node: node.id }, 'drain time over; closing sockets with ranges still streaming (their workers will resume)');
       await dispatcher.stop();
       stream.stop();
       monitor.stop();
       transport.closeAll(CloseCode.goingAway, 'server shutting down');
-      const deadline = Date.now() + 2_000;
-      while (transport.openSockets > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      await until(() => transport.openSockets === 0, 2_000);
       await ledger.close();
       await sources.close();
       log.info({ node: node.id }, 'stopped');

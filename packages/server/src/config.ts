@@ -27,6 +27,10 @@ export interface ServerConfig {
   readonly helloTimeoutMs: number;
   /** Delay before a failed range is offered again. */
   readonly retryDelayMs: number;
+  /** How long a vanished worker's ranges wait for it to reconnect and resume before they are released. */
+  readonly graceMs: number;
+  /** On shutdown, how long ranges already streaming may take to finish before sockets close. */
+  readonly drainMs: number;
   readonly reapIntervalMs: number;
   /** The built dashboard to serve at `/`, or null for none. */
   readonly dashboardDir: string | null;
@@ -50,6 +54,8 @@ export function defaultConfig(dataDir: string, overrides: Partial<ServerConfig> 
     monitorMaxBuffered: 8 * 1024 * 1024,
     helloTimeoutMs: 10_000,
     retryDelayMs: 1_000,
+    graceMs: 10_000,
+    drainMs: 10_000,
     reapIntervalMs: 1_000,
     dashboardDir: DEFAULT_DASHBOARD_DIR,
     logLevel: 'info',

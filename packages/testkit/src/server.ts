@@ -7,7 +7,7 @@ export interface TestServerOptions extends Partial<Omit<ServerConfig, 'dataDir'>
 
 export async function startTestServer(o: TestServerOptions): Promise<EssServer> {
   const level = (process.env.ESS_LOG_LEVEL as LogLevel | undefined) ?? 'silent';
-  const config = defaultConfig(o.dataDir, { dashboardDir: null, ...o, port: o.port ?? 0, host: o.host ?? '127.0.0.1', logLevel: level });
+  const config = defaultConfig(o.dataDir, { dashboardDir: null, drainMs: 2_000, ...o, port: o.port ?? 0, host: o.host ?? '127.0.0.1', logLevel: level });
   return startServer(config, createLogger(level));
 }
 

@@ -20,6 +20,8 @@ interface ServeOptions {
   heartbeat?: number;
   lease?: number;
   monitorInterval?: number;
+  grace?: number;
+  drain?: number;
   dashboard?: string;
   nodeId?: string;
 }
@@ -38,6 +40,8 @@ export function serveCommand(): Command {
     .option('--heartbeat <ms>', `heartbeat interval (default ${DEFAULT_LIMIT_POLICY.heartbeatMs})`, intOption(100, 600_000))
     .option('--lease <ms>', `lease without a heartbeat before a worker's ranges are released (default ${DEFAULT_LIMIT_POLICY.leaseMs})`, intOption(500, 86_400_000))
     .option('--monitor-interval <ms>', 'period of dashboard updates (default 250)', intOption(50, 60_000))
+    .option('--grace <ms>', 'how long a vanished worker may reconnect and take its ranges back (default 10000)', intOption(0, 86_400_000))
+    .option('--drain <ms>', 'on SIGTERM, how long ranges already streaming may take to finish (default 10000)', intOption(0, 600_000))
     .option('--dashboard <dir>', 'built dashboard to serve at / (default: the bundled one)')
     .option('--node-id <id>', 'name of this node (default host:port)')
     .action(async (o: ServeOptions) => {
@@ -58,6 +62,8 @@ export function serveCommand(): Command {
         logLevel: o.logLevel,
         limits,
         ...(o.monitorInterval !== undefined && { monitorIntervalMs: o.monitorInterval }),
+        ...(o.grace !== undefined && { graceMs: o.grace }),
+        ...(o.drain !== undefined && { drainMs: o.drain }),
         ...(o.dashboard !== undefined && { dashboardDir: resolve(o.dashboard) }),
         ...(o.nodeId !== undefined && { nodeId: o.nodeId }),
       });

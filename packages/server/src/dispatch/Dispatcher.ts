@@ -5,22 +5,31 @@
  */
 import {
   ErrorCode,
+  RangeState,
   TaskStateName,
   parseRangeId,
   rangeKey,
   type EventRange,
   type ProtocolError,
   type Report,
+  type ResumeEntry,
+  type Resumed,
 } from '@ess/protocol';
 import type { Catalogue } from '../catalogue/index.js';
-import type { Marshaller } from '../marshal/index.js';
+import type { Marshaller, RangeRequest } from '../marshal/index.js';
 import type { Logger } from '../log.js';
 import type { DeliveryTotals, HeldRange, WorkerSession } from '../stream/WorkerSession.js';
-import type { Lease, Ledger, LedgerOutcome, TaskRecord, TaskSpec } from './Ledger.js';
+import type { Lease, Ledger, LedgerOutcome, RangeRecord, TaskRecord, TaskSpec } from './Ledger.js';
 import { planRanges } from './TaskPlanner.js';
 
 export interface DispatcherOptions {
   readonly leaseMs: number;
+  /**
+   * How long a vanished worker's ranges wait for it to reconnect before they are released (one
+   * attempt fewer). 0 releases at once. Within it, a worker that says hello with `resume` takes
+   * its ranges back and its data continues where it stopped.
+   */
+  readonly graceMs: number;
   /** Delay before a range whose payload failed is offered again. */
   readonly retryDelayMs: number;
   /** How often lapsed leases are looked for. */
@@ -49,6 +58,8 @@ export const DEFAULT_ATTEMPTS = 3;
 
 export class Dispatcher {
   private readonly sessions = new Map<string, WorkerSession>();
+  /** Grace timers of workers whose session ended, by worker id. */
+  private readonly orphans = new Map<string, NodeJS.Timeout>();
   private reaper: NodeJS.Timeout | null = null;
   private waking: Promise<void> | null = null;
   private wakeAgain = false;
@@ -71,13 +82,18 @@ export class Dispatcher {
     this.reaper.unref();
   }
 
-  /** Stops handing out ranges (shutdown); reports are still recorded. */
+  /**
+   * Stops handing out ranges (shutdown). Reports are still recorded; sessions that close from now
+   * on keep their leases in the ledger, so their workers take them back from the next server.
+   */
   stopAssigning(): void {
     this.draining = true;
+    for (const t of this.orphans.values()) clearTimeout(t);
+    this.orphans.clear();
   }
 
   async stop(): Promise<void> {
-    this.draining = true;
+    this.stopAssigning();
     if (this.reaper) clearInterval(this.reaper);
     this.reaper = null;
     await this.waking;
@@ -123,7 +139,55 @@ export class Dispatcher {
   register(session: WorkerSession): WorkerSession | undefined {
     const previous = this.sessions.get(session.workerId);
     this.sessions.set(session.workerId, session);
+    const orphan = this.orphans.get(session.workerId);
+    if (orphan) clearTimeout(orphan);
+    this.orphans.delete(session.workerId);
     return previous;
+  }
+
+  /**
+   * A session's hello listed the ranges its worker held: takes back those the ledger still has
+   * under this worker and token (their data continues from where it stopped) and releases the
+   * worker's other leases, which it no longer knows about.
+   */
+  async resume(session: WorkerSession, entries: readonly ResumeEntry[]): Promise<void> {
+    const accepted: string[] = [];
+    const refused: Resumed['refused'] = [];
+    const kept = new Set<string>();
+    for (const e of entries) {
+      const parts = parseRangeId(e.range);
+      const r = parts && (await this.ledger.getRange(rangeKey(parts)));
+      if (!parts || !r) {
+        refused.push({ range: e.range, code: ErrorCode.unknownRange, reason: 'no such range' });
+        continue;
+      }
+      const held = (r.state === RangeState.assigned || r.state === RangeState.running) && r.worker === session.workerId;
+      if (!held || r.token !== e.token || r.attempt !== parts.attempt) {
+        refused.push({ range: e.range, code: ErrorCode.leaseExpired, reason: `the range is ${r.state}, attempt ${r.attempt}${r.worker ? `, held by ${r.worker}` : ''}` });
+        continue;
+      }
+      try {
+        const task = await this.ledger.getTask(r.task);
+        if (!task) throw new Error(`task ${r.task} vanished`);
+        const stream = e.complete
+          ? null
+          : await this.marshaller.open(this.rangeRequest(e.range, task.spec.dataset, r), session.limits.maxChunk, { bytes: e.bytes, chunks: e.chunks, crc32: e.crc32 });
+        session.resume(this.eventRange(e.range, task.spec.dataset, r, stream?.totalBytes ?? null), e.token, r.key, stream);
+        if (r.state === RangeState.running) session.held.get(e.range)!.running = true;
+        kept.add(r.key);
+        accepted.push(e.range);
+      } catch (err) {
+        refused.push({ range: e.range, code: ErrorCode.sourceUnavailable, reason: (err as Error).message });
+      }
+    }
+    // Leases the worker did not mention (a restarted worker that lost its state) go back to ready.
+    for (const lease of await this.ledger.heldBy(session.workerId)) {
+      if (!kept.has(lease.range.key)) await this.settle(this.ledger.release(lease.range.key, lease.token, true, 'worker reconnected without it'));
+    }
+    if (kept.size > 0) await this.ledger.renew(session.workerId, this.options.leaseMs, Date.now());
+    session.send({ type: 'resumed', ranges: accepted, refused });
+    this.log.info({ worker: session.workerId, resumed: accepted.length, refused: refused.length }, 'worker resumed');
+    if (refused.length > 0) this.wake();
   }
 
   get sessionCount(): number {
@@ -160,15 +224,28 @@ export class Dispatcher {
     });
   }
 
-  /** The session's socket closed: whatever it held goes back to ready, one attempt fewer. */
+  /**
+   * The session's socket closed. Unless a newer session of the same worker took over, or the
+   * server is shutting down, what the worker holds goes back to ready (one attempt fewer) when
+   * the grace period passes without it coming back.
+   */
   async sessionClosed(session: WorkerSession): Promise<void> {
     session.markClosed();
-    if (this.sessions.get(session.workerId) === session) this.sessions.delete(session.workerId);
-    const held = [...session.held.values()];
-    session.held.clear();
-    for (const h of held) await this.settle(this.ledger.release(h.key, h.token, true, 'worker disconnected'));
-    if (held.length > 0) {
-      this.log.info({ worker: session.workerId, ranges: held.length }, 'worker gone; its ranges are ready again');
+    if (this.sessions.get(session.workerId) !== session) return;
+    this.sessions.delete(session.workerId);
+    if (this.draining || session.held.size === 0) return;
+    const release = () => void this.releaseWorker(session.workerId, 'worker disconnected');
+    if (this.options.graceMs <= 0) return release();
+    this.orphans.set(session.workerId, setTimeout(release, this.options.graceMs).unref());
+  }
+
+  private async releaseWorker(worker: string, reason: string): Promise<void> {
+    this.orphans.delete(worker);
+    if (this.sessions.has(worker) || this.draining) return;
+    const leases = await this.ledger.heldBy(worker);
+    for (const lease of leases) await this.settle(this.ledger.release(lease.range.key, lease.token, true, reason));
+    if (leases.length > 0) {
+      this.log.info({ worker, ranges: leases.length }, 'worker gone; its ranges are ready again');
       this.wake();
     }
   }
@@ -272,35 +349,28 @@ export class Dispatcher {
     try {
       const task = await this.ledger.getTask(r.task);
       if (!task) throw new Error(`task ${r.task} vanished`);
-      const stream = await this.marshaller.open(
-        { eventRangeID: lease.eventRangeID, dataset: task.spec.dataset, file: r.file, startEvent: r.startEvent, lastEvent: r.lastEvent },
-        session.limits.maxChunk,
-      );
+      const stream = await this.marshaller.open(this.rangeRequest(lease.eventRangeID, task.spec.dataset, r), session.limits.maxChunk);
       session.claiming--;
       if (session.closed) {
         await this.settle(this.ledger.release(r.key, lease.token, false, 'worker left before delivery'));
         this.wake();
         return;
       }
-      const range: EventRange = {
-        eventRangeID: lease.eventRangeID,
-        taskID: r.task,
-        scope: r.scope,
-        LFN: r.LFN,
-        GUID: r.GUID,
-        startEvent: r.startEvent,
-        lastEvent: r.lastEvent,
-        attempt: r.attempt,
-        dataset: task.spec.dataset,
-        bytes: stream.totalBytes,
-      };
-      session.assign(range, lease.token, r.key, stream);
+      session.assign(this.eventRange(lease.eventRangeID, task.spec.dataset, r, stream.totalBytes), lease.token, r.key, stream);
     } catch (e) {
       session.claiming--;
       this.log.error({ err: e, range: lease.eventRangeID }, 'cannot open range data; giving the range up');
       await this.settle(this.ledger.release(r.key, lease.token, true, `data unreadable: ${(e as Error).message}`));
       this.wake();
     }
+  }
+
+  private rangeRequest(eventRangeID: string, dataset: string, r: RangeRecord): RangeRequest {
+    return { eventRangeID, dataset, file: r.file, startEvent: r.startEvent, lastEvent: r.lastEvent };
+  }
+
+  private eventRange(eventRangeID: string, dataset: string, r: RangeRecord, bytes: number | null): EventRange {
+    return { eventRangeID, taskID: r.task, scope: r.scope, LFN: r.LFN, GUID: r.GUID, startEvent: r.startEvent, lastEvent: r.lastEvent, attempt: r.attempt, dataset, bytes };
   }
 
   /** Reading a held range's data failed mid-stream: the worker drops it and it goes back to ready. */

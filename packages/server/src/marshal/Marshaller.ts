@@ -4,7 +4,7 @@
  */
 import type { Catalogue, CatalogueFile } from '../catalogue/index.js';
 import { planChunks } from './ChunkPlan.js';
-import { RangeStream, type ReadReceipt } from './RangeStream.js';
+import { RangeStream, type ReadReceipt, type StreamResume } from './RangeStream.js';
 
 /** The data path below the marshaller: reads bytes of a file (from a source, or through the cache). */
 export interface DataReader {
@@ -32,20 +32,29 @@ export class Marshaller {
     return index.span(req.startEvent, req.lastEvent).length;
   }
 
-  async open(req: RangeRequest, maxChunk: number): Promise<RangeStream> {
+  /**
+   * Opens a range's stream; with `resume`, only what follows the bytes the worker already holds
+   * (which must end on a chunk boundary of the earlier plan, as whole chunks do).
+   */
+  async open(req: RangeRequest, maxChunk: number, resume?: Omit<StreamResume, 'events'>): Promise<RangeStream> {
     const file = this.catalogue.file(req.dataset, req.file);
     const { index } = await this.catalogue.eventFile(file);
     const span = index.span(req.startEvent, req.lastEvent);
     const entries: number[] = [];
     const sizes: number[] = [];
+    let eventsHeld = 0;
+    let at = 0;
     for (let i = span.firstIndex; i <= span.lastIndex; i++) {
       entries.push(index.entryAt(i));
       sizes.push(index.sizeOf(i));
+      if (resume && at < resume.bytes) eventsHeld++;
+      at += index.sizeOf(i);
     }
-    const chunks = planChunks(entries, sizes, maxChunk);
+    if (resume && resume.bytes > span.length) throw new RangeError(`${req.eventRangeID}: cannot resume at byte ${resume.bytes} of ${span.length}`);
+    const chunks = planChunks(entries, sizes, maxChunk, { byte: resume?.bytes ?? 0, seq: resume?.chunks ?? 0 });
     const reader = {
       read: (offset: number, length: number, into: Buffer) => this.reader.read(file, span.offset + offset, length, into),
     };
-    return new RangeStream(req.eventRangeID, chunks, reader, span.length, entries.length);
+    return new RangeStream(req.eventRangeID, chunks, reader, span.length, entries.length, resume && { ...resume, events: eventsHeld });
   }
 }

@@ -25,25 +25,44 @@ export interface PreparedChunk {
   readonly receipt: ReadReceipt;
 }
 
+/** What a worker already holds of a range, when its stream resumes mid-range. */
+export interface StreamResume {
+  readonly bytes: number;
+  readonly chunks: number;
+  readonly crc32: number;
+  /** Events that began in the bytes already held. */
+  readonly events: number;
+}
+
 export class RangeStream {
-  private crc = 0;
-  private sentChunks = 0;
-  private sentBytes = 0;
-  private sentEvents = 0;
+  private crc: number;
+  private sentChunks: number;
+  private sentBytes: number;
+  private sentEvents: number;
+  /** Index in `chunks` of the next chunk to send. */
+  private next = 0;
 
   constructor(
     readonly eventRangeID: string,
+    /** The chunks still to send (all of them, or those after a resume point). */
     readonly chunks: readonly ChunkSpec[],
     private readonly reader: SpanReader,
     readonly totalBytes: number,
     /** Events read from the source for the range (all of them, before any skim). */
     readonly eventsRead: number,
-  ) {}
+    resume: StreamResume = { bytes: 0, chunks: 0, crc32: 0, events: 0 },
+  ) {
+    this.crc = resume.crc32;
+    this.sentChunks = resume.chunks;
+    this.sentBytes = resume.bytes;
+    this.sentEvents = resume.events;
+  }
 
-  /** Reads chunk `seq` into a ready-to-send frame. Chunks may be prepared out of order. */
-  async prepare(seq: number): Promise<PreparedChunk> {
-    const spec = this.chunks[seq];
-    if (!spec) throw new Error(`${this.eventRangeID}: no chunk ${seq}`);
+  /** Reads the chunk at position `i` of `chunks` into a ready-to-send frame. Chunks may be prepared out of order. */
+  async prepare(i: number): Promise<PreparedChunk> {
+    const spec = this.chunks[i];
+    const seq = spec?.seq ?? -1;
+    if (!spec) throw new Error(`${this.eventRangeID}: no chunk at ${i}`);
     const { frame, data } = allocChunkFrame(
       { range: this.eventRangeID, seq, offset: spec.offset, entries: [...spec.entries], sizes: [...spec.sizes] },
       spec.length,
@@ -54,21 +73,23 @@ export class RangeStream {
 
   /** Records that a chunk went out; must be called in sequence order. */
   sent(chunk: PreparedChunk): void {
-    if (chunk.spec.seq !== this.sentChunks) {
-      throw new Error(`${this.eventRangeID}: chunk ${chunk.spec.seq} sent out of order (expected ${this.sentChunks})`);
+    if (chunk.spec !== this.chunks[this.next]) {
+      throw new Error(`${this.eventRangeID}: chunk ${chunk.spec.seq} sent out of order (expected ${this.chunks[this.next]?.seq})`);
     }
     this.crc = crc32(chunk.data, this.crc);
+    this.next++;
     this.sentChunks++;
     this.sentBytes += chunk.spec.length;
     this.sentEvents += chunk.spec.entries.length;
   }
 
   get allSent(): boolean {
-    return this.sentChunks === this.chunks.length;
+    return this.next === this.chunks.length;
   }
 
-  get nextSeq(): number {
-    return this.sentChunks;
+  /** Position in `chunks` of the next chunk to send. */
+  get nextIndex(): number {
+    return this.next;
   }
 
   /** The end marker, once every chunk is sent. */

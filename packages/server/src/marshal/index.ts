@@ -1,5 +1,5 @@
 /** Marshal: event range → byte span → chunk frames with an end checksum. */
-export { planChunks, type ChunkSpec } from './ChunkPlan.js';
-export { RangeStream, type PreparedChunk, type ReadReceipt, type SpanReader } from './RangeStream.js';
+export { planChunks, type ChunkSpec, type PlanStart } from './ChunkPlan.js';
+export { RangeStream, type PreparedChunk, type ReadReceipt, type SpanReader, type StreamResume } from './RangeStream.js';
 export { Marshaller, type DataReader, type RangeRequest } from './Marshaller.js';
 export { DirectReader } from './DirectReader.js';

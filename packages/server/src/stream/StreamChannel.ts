@@ -36,10 +36,17 @@ export interface StreamChannelOptions {
   readonly log: Logger;
 }
 
-type Conn =
-  | { phase: 'hello'; timer: NodeJS.Timeout }
-  | { phase: 'open'; session: WorkerSession }
-  | { phase: 'closed' };
+/**
+ * One connection. `hello`: waiting for it; `handshake`: checking it (asynchronously: tokens,
+ * resumption); `open`: a session. Messages are handled in arrival order on `chain`, so a
+ * `subscribe` that follows a `hello` is handled once the hello's work is done.
+ */
+interface Conn {
+  phase: 'hello' | 'handshake' | 'open' | 'closed';
+  timer: NodeJS.Timeout | null;
+  session: WorkerSession | null;
+  chain: Promise<void>;
+}
 
 export class StreamChannel implements WsChannelHandlers<Conn> {
   private heartbeat: NodeJS.Timeout | null = null;
@@ -64,7 +71,7 @@ export class StreamChannel implements WsChannelHandlers<Conn> {
     const timer = setTimeout(() => {
       if (socket.state?.phase === 'hello') this.fatal(socket as WsSocket<Conn>, { code: ErrorCode.timeout, message: 'no hello within the handshake timeout', close: CloseCode.timeout });
     }, this.o.helloTimeoutMs);
-    return { phase: 'hello', timer };
+    return { phase: 'hello', timer, session: null, chain: Promise.resolve() };
   }
 
   text(socket: WsSocket<Conn>): void {
@@ -74,7 +81,7 @@ export class StreamChannel implements WsChannelHandlers<Conn> {
   message(socket: WsSocket<Conn>, data: Uint8Array): void {
     const conn = socket.state;
     if (conn.phase === 'closed') return;
-    if (conn.phase === 'open') conn.session.lastSeen = Date.now();
+    if (conn.session) conn.session.lastSeen = Date.now();
     if (data.length > this.o.limits.maxFrame) {
       this.fatal(socket, { code: ErrorCode.frameTooBig, message: `a ${data.length}-byte frame exceeds the limit of ${this.o.limits.maxFrame}`, close: CloseCode.messageTooBig });
       return;
@@ -90,28 +97,43 @@ export class StreamChannel implements WsChannelHandlers<Conn> {
         this.fatal(socket, { code: ErrorCode.outOfOrder, message: `expected hello, got ${msg.type}`, close: CloseCode.badHello });
         return;
       }
-      clearTimeout(conn.timer);
-      this.hello(socket, msg);
+      if (conn.timer) clearTimeout(conn.timer);
+      conn.phase = 'handshake';
+      this.enqueue(socket, () => this.hello(socket, msg));
       return;
     }
-    this.route(socket, conn.session, msg);
+    // Credit is absolute and order-free: apply it at once so grants never wait behind reports.
+    if (msg.type === 'credit' && conn.session) return void this.route(socket, conn.session, msg);
+    this.enqueue(socket, async () => {
+      if (socket.state.session && !socket.closed) await this.route(socket, socket.state.session, msg);
+    });
+  }
+
+  /** Runs connection work in arrival order; an unexpected failure is reported, never thrown. */
+  private enqueue(socket: WsSocket<Conn>, work: () => Promise<void> | void): void {
+    const conn = socket.state;
+    conn.chain = conn.chain.then(work).catch((e: unknown) => {
+      this.log.error({ err: e }, 'handling a worker message failed');
+      if (!socket.closed) socket.send(encode({ type: 'error', code: ErrorCode.internal, message: 'internal error', fatal: false }));
+    });
   }
 
   writable(socket: WsSocket<Conn>): void {
-    if (socket.state.phase === 'open') socket.state.session.writable();
+    socket.state.session?.writable();
   }
 
   close(socket: WsSocket<Conn>, code: number): void {
     const conn = socket.state;
-    socket.state = { phase: 'closed' };
-    if (conn.phase === 'hello') clearTimeout(conn.timer);
-    if (conn.phase !== 'open') return;
     const session = conn.session;
+    conn.phase = 'closed';
+    if (conn.timer) clearTimeout(conn.timer);
+    if (!session) return;
     this.log.info({ worker: session.workerId, session: session.sessionId, code }, 'worker disconnected');
-    this.o.dispatcher.sessionClosed(session).catch((e: unknown) => this.log.error({ err: e }, 'cleaning up a session failed'));
+    // After whatever the connection was still doing, so a resume in progress settles first.
+    conn.chain = conn.chain.then(() => this.o.dispatcher.sessionClosed(session)).catch((e: unknown) => this.log.error({ err: e }, 'cleaning up a session failed'));
   }
 
-  private hello(socket: WsSocket<Conn>, hello: Hello): void {
+  private async hello(socket: WsSocket<Conn>, hello: Hello): Promise<void> {
     const mismatch = incompatibility(hello.protocol);
     if (mismatch) {
       this.fatal(socket, {
@@ -143,7 +165,8 @@ export class StreamChannel implements WsChannelHandlers<Conn> {
       this.o.totals,
       this.log,
     );
-    socket.state = { phase: 'open', session };
+    socket.state.phase = 'open';
+    socket.state.session = session;
     const previous = this.o.dispatcher.register(session);
     if (previous && !previous.closed) {
       previous.send({ type: 'error', code: ErrorCode.replaced, message: 'a newer session with this worker identity took over', fatal: true });
@@ -159,9 +182,10 @@ export class StreamChannel implements WsChannelHandlers<Conn> {
       limits: limits.value,
     });
     this.log.info({ worker: workerId, session: session.sessionId, remote: socket.remoteAddress, limits: limits.value, agent: hello.agent }, 'worker connected');
+    await this.o.dispatcher.resume(session, hello.resume ?? []);
   }
 
-  private route(socket: WsSocket<Conn>, session: WorkerSession, msg: ClientMessage): void {
+  private async route(socket: WsSocket<Conn>, session: WorkerSession, msg: ClientMessage): Promise<void> {
     switch (msg.type) {
       case 'hello':
         this.reject(socket, { code: ErrorCode.outOfOrder, message: 'hello was already received' });
@@ -171,7 +195,7 @@ export class StreamChannel implements WsChannelHandlers<Conn> {
           this.reject(socket, { code: ErrorCode.outOfOrder, message: 'this session is already subscribed' });
           return;
         }
-        this.run(socket, this.o.dispatcher.subscribe(session, msg.task));
+        await this.o.dispatcher.subscribe(session, msg.task);
         return;
       case 'credit': {
         const r = session.grant(msg.limit);
@@ -179,7 +203,7 @@ export class StreamChannel implements WsChannelHandlers<Conn> {
         return;
       }
       case 'report':
-        this.run(socket, this.o.dispatcher.report(session, msg));
+        await this.o.dispatcher.report(session, msg);
         return;
       case 'heartbeat':
         this.o.dispatcher.heartbeat(session);
@@ -187,23 +211,15 @@ export class StreamChannel implements WsChannelHandlers<Conn> {
     }
   }
 
-  /** Awaits a handler's work; an unexpected failure is reported to the worker, not thrown. */
-  private run(socket: WsSocket<Conn>, work: Promise<unknown>): void {
-    work.catch((e: unknown) => {
-      this.log.error({ err: e }, 'handling a worker message failed');
-      if (!socket.closed) socket.send(encode({ type: 'error', code: ErrorCode.internal, message: 'internal error', fatal: false }));
-    });
-  }
-
   /** A message refused: an error back, the session closed when the error is fatal or the peer keeps at it. */
   private reject(socket: WsSocket<Conn>, error: ProtocolError): void {
     const conn = socket.state;
-    if (error.close !== undefined || conn.phase === 'hello') {
+    if (error.close !== undefined || !conn.session) {
       // Before the handshake there is no session to carry on with: a bad hello ends it.
       this.fatal(socket, { ...error, close: error.close ?? CloseCode.badHello });
       return;
     }
-    const bad = conn.phase === 'open' ? ++conn.session.badMessages : 0;
+    const bad = ++conn.session.badMessages;
     if (bad > MAX_BAD_MESSAGES) {
       this.fatal(socket, { code: error.code, message: `too many invalid messages; last: ${error.message}`, close: CloseCode.policyViolation });
       return;
@@ -216,8 +232,7 @@ export class StreamChannel implements WsChannelHandlers<Conn> {
     const code = error.close ?? CloseCode.policyViolation;
     this.log.warn({ socket: socket.id, remote: socket.remoteAddress, code: error.code, close: code, reason: error.message }, 'closing worker connection');
     socket.send(encode({ type: 'error', code: error.code, message: error.message, fatal: true }));
-    const conn = socket.state;
-    if (conn.phase === 'open') conn.session.markClosed();
+    socket.state.session?.markClosed();
     socket.end(code, error.message);
   }
 

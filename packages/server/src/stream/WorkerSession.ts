@@ -24,8 +24,9 @@ export interface HeldRange {
   readonly range: EventRange;
   readonly token: string;
   readonly key: string;
-  readonly stream: RangeStream;
-  /** Prepared chunks by seq, and reads in progress. */
+  /** The data still to send; null for a range whose data the worker already has (taken back after a reconnect). */
+  readonly stream: RangeStream | null;
+  /** Prepared chunks by position in the stream's plan, and reads in progress. */
   readonly ready: Map<number, PreparedChunk>;
   readonly reading: Set<number>;
   /** All chunks and the end marker are sent. */
@@ -117,12 +118,25 @@ export class WorkerSession {
 
   /** Hands a range to the worker and starts streaming it after those before it. */
   assign(range: EventRange, token: string, key: string, stream: RangeStream): void {
-    if (this.closed) return;
-    const held: HeldRange = { range, token, key, stream, ready: new Map(), reading: new Set(), delivered: false, running: false };
-    this.held.set(range.eventRangeID, held);
-    this.sendQueue.push(held);
+    this.hold(range, token, key, stream);
     this.send({ type: 'assign', range, token });
     this.pump();
+  }
+
+  /**
+   * Takes back a range the worker held in an earlier session: its data continues from where it
+   * stopped (`stream`), or, when the worker has it all (`stream` null), it only awaits the report.
+   */
+  resume(range: EventRange, token: string, key: string, stream: RangeStream | null): void {
+    this.hold(range, token, key, stream);
+    this.pump();
+  }
+
+  private hold(range: EventRange, token: string, key: string, stream: RangeStream | null): void {
+    if (this.closed) return;
+    const held: HeldRange = { range, token, key, stream, ready: new Map(), reading: new Set(), delivered: stream === null, running: false };
+    this.held.set(range.eventRangeID, held);
+    if (stream) this.sendQueue.push(held);
   }
 
   /** Drops a range (reported, revoked or given up); stops sending it if it was still streaming. */
@@ -180,7 +194,7 @@ export class WorkerSession {
       for (;;) {
         const cur = this.sendQueue[0];
         if (!cur) return;
-        const stream = cur.stream;
+        const stream = cur.stream!;
         if (stream.allSent) {
           this.send(stream.end());
           cur.delivered = true;
@@ -188,15 +202,15 @@ export class WorkerSession {
           this.totals.rangesDelivered++;
           continue;
         }
-        this.readAhead(cur);
-        const chunk = cur.ready.get(stream.nextSeq);
+        this.readAhead(cur, stream);
+        const chunk = cur.ready.get(stream.nextIndex);
         if (!chunk) return; // a read is in progress; its completion pumps again
         if (!this.window.canSend(chunk.spec.length)) return; // a grant pumps again
         if (this.socket.bufferedAmount() >= this.highWater) {
           this.retrySoon();
           return;
         }
-        cur.ready.delete(stream.nextSeq);
+        cur.ready.delete(stream.nextIndex);
         this.socket.send(chunk.frame);
         this.window.consume(chunk.spec.length);
         stream.sent(chunk);
@@ -216,33 +230,36 @@ export class WorkerSession {
   }
 
   /** Starts reads for the next chunks of `cur`, as far as READ_AHEAD and unspent credit allow. */
-  private readAhead(cur: HeldRange): void {
-    const stream = cur.stream;
+  private readAhead(cur: HeldRange, stream: RangeStream): void {
     let budget = this.window.available;
     for (const c of cur.ready.values()) budget -= c.spec.length;
-    for (let seq = stream.nextSeq; seq < stream.nextSeq + READ_AHEAD && seq < stream.chunks.length; seq++) {
-      if (cur.ready.has(seq) || cur.reading.has(seq)) {
-        continue;
-      }
-      const length = stream.chunks[seq]!.length;
+    const first = stream.nextIndex;
+    for (let i = first; i < first + READ_AHEAD && i < stream.chunks.length; i++) {
+      if (cur.ready.has(i) || cur.reading.has(i)) continue;
+      const length = stream.chunks[i]!.length;
       if (length > budget) return;
       budget -= length;
-      cur.reading.add(seq);
-      stream.prepare(seq).then(
+      cur.reading.add(i);
+      stream.prepare(i).then(
         (chunk) => {
-          cur.reading.delete(seq);
+          cur.reading.delete(i);
           if (this.closed || !this.held.has(cur.range.eventRangeID)) return;
-          cur.ready.set(seq, chunk);
+          cur.ready.set(i, chunk);
           this.pump();
         },
         (e: unknown) => {
-          cur.reading.delete(seq);
+          cur.reading.delete(i);
           if (this.closed || !this.held.has(cur.range.eventRangeID)) return;
-          this.log.warn({ err: e, range: cur.range.eventRangeID, seq }, 'reading range data failed');
+          this.log.warn({ err: e, range: cur.range.eventRangeID, seq: stream.chunks[i]?.seq }, 'reading range data failed');
           this.events_.readFailed(this, cur, e as Error);
         },
       );
     }
+  }
+
+  /** True when nothing is waiting to be sent (used to drain before a shutdown). */
+  get idle(): boolean {
+    return this.sendQueue.length === 0;
   }
 
   private retrySoon(): void {
