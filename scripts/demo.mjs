@@ -1,7 +1,7 @@
 // Runs the demo from the built packages: dataset, node, workers, a steady stream of tasks.
 // Environment: ESS_PORT (default 7400), ESS_DEMO_DIR (default .ess-demo), ESS_DEMO_WORKERS (4).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, openSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
@@ -32,8 +32,13 @@ server.on('exit', (code) => {
   shutdown(1);
 });
 
+// With no tokens configured the node generates an admin token and keeps it in the data directory.
+const tokenFile = join(dir, 'state', 'admin.token');
+const token = () => readFileSync(tokenFile, 'utf8').trim();
+
 async function api(method, path, body) {
-  const res = await fetch(url + path, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
+  const headers = { authorization: `Bearer ${token()}`, ...(body && { 'content-type': 'application/json' }) };
+  const res = await fetch(url + path, { method, headers, body: body ? JSON.stringify(body) : undefined });
   return res.json();
 }
 
@@ -54,7 +59,7 @@ for (let i = 1; i <= workers; i++) {
   const id = `demo-worker-${i}`;
   const w = spawn(
     process.execPath,
-    [ess, 'worker', '--server', `ws://127.0.0.1:${port}`, '--out', join(dir, 'ranges', id), '--id', id, '--label', id, '--site', sites[(i - 1) % sites.length],
+    [ess, 'worker', '--server', `ws://127.0.0.1:${port}`, '--token-file', tokenFile, '--out', join(dir, 'ranges', id), '--id', id, '--label', id, '--site', sites[(i - 1) % sites.length],
       '--exec', `node ${JSON.stringify(join(root, 'scripts/demo-payload.mjs'))} {file}`, '--no-progress', '--log-level', 'warn'],
     { stdio: ['ignore', 'inherit', 'inherit'] },
   );
@@ -62,9 +67,9 @@ for (let i = 1; i <= workers; i++) {
 }
 
 log(`ESS is running with ${workers} workers.`);
-log(`dashboard:  ${url}/`);
-log(`tasks:      ${url}/api/v1/tasks`);
-log(`metrics:    ${url}/metrics`);
+log(`dashboard:  ${url}/?token=${token()}`);
+log(`tasks:      curl -H "Authorization: Bearer $(cat ${tokenFile})" ${url}/api/v1/tasks`);
+log(`metrics:    ${url}/metrics (same token)`);
 log('Ctrl-C to stop.');
 
 // Keep work coming: a new pass over the dataset whenever the last one is done.

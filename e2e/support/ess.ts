@@ -3,7 +3,7 @@
  * operators run): `ess serve` on a free port, `ess gen`, `ess worker`.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +22,10 @@ export function gen(dataDir: string, dataset: string, files: number, events: num
 }
 
 export interface EssProcess {
+  /** The generated admin token (the node runs with the default access control). */
+  readonly token: string;
+  /** The dashboard's address with the token. */
+  readonly dashboard: string;
   readonly url: string;
   readonly wsUrl: string;
   readonly port: number;
@@ -64,7 +68,10 @@ export async function serve(dataDir: string, args: string[] = [], port = 0): Pro
     child.stdout?.on('data', onData);
     child.once('exit', () => reject(new Error(`ess serve exited:\n${t.output()}`)));
   });
+  const token = readFileSync(join(dataDir, 'state', 'admin.token'), 'utf8').trim();
   return {
+    token,
+    dashboard: `http://127.0.0.1:${bound}/?token=${token}`,
     url: `http://127.0.0.1:${bound}`,
     wsUrl: `ws://127.0.0.1:${bound}`,
     port: bound,
@@ -84,9 +91,9 @@ export interface WorkerProcess {
   kill(signal?: NodeJS.Signals): void;
 }
 
-/** Starts `ess worker`. */
-export function worker(url: string, outDir: string, id: string, args: string[] = []): WorkerProcess {
-  const child = spawn(process.execPath, [ESS, 'worker', '--server', url, '--out', outDir, '--id', id, '--label', id, '--no-progress', '--log-level', 'warn', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** Starts `ess worker` against a node, with its token. */
+export function worker(ess: EssProcess, outDir: string, id: string, args: string[] = []): WorkerProcess {
+  const child = spawn(process.execPath, [ESS, 'worker', '--server', ess.wsUrl, '--token', ess.token, '--out', outDir, '--id', id, '--label', id, '--no-progress', '--log-level', 'warn', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const t = track(child);
   return {
     child,
@@ -99,8 +106,8 @@ export function worker(url: string, outDir: string, id: string, args: string[] =
 }
 
 /** POST /api/v1/tasks. */
-export async function createTask(url: string, dataset: string, rangeSize: number): Promise<number> {
-  const res = await fetch(`${url}/api/v1/tasks`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ dataset, rangeSize }) });
+export async function createTask(ess: EssProcess, dataset: string, rangeSize: number): Promise<number> {
+  const res = await fetch(`${ess.url}/api/v1/tasks`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${ess.token}` }, body: JSON.stringify({ dataset, rangeSize }) });
   if (res.status !== 201) throw new Error(`create task: ${res.status} ${await res.text()}`);
   return ((await res.json()) as { id: number }).id;
 }

@@ -3,6 +3,7 @@
  * prefetch depth of ranges in flight, writes each range to a file while returning credit,
  * runs the payload on it if asked, reports the outcome, and reconnects when the link drops.
  */
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { pino, type Logger } from 'pino';
 import WebSocket from 'ws';
@@ -38,6 +39,8 @@ export interface WorkerOptions {
   readonly label?: string;
   readonly site?: string;
   readonly token?: string;
+  /** A file holding the token, read again on every connect (for JWTs renewed while the worker runs). */
+  readonly tokenFile?: string;
   readonly prefetch?: number;
   readonly window?: number;
   readonly maxChunk?: number;
@@ -113,6 +116,8 @@ export class EssWorker {
   private finished = false;
   /** Set when the server (or the protocol) ended the run for good. */
   private fatalError: WorkerError | null = null;
+  /** The token the current connection presented. */
+  private tokenUsed: string | undefined;
   private resolveRun!: (s: WorkerSummary) => void;
   private rejectRun!: (e: Error) => void;
   private stats = { rangesFinished: 0, rangesFailed: 0, bytes: 0, events: 0, files: [] as string[], reconnects: 0 };
@@ -157,11 +162,12 @@ export class EssWorker {
     ws.binaryType = 'nodebuffer';
     ws.on('open', () => {
       this.lastHeard = Date.now();
+      this.tokenUsed = this.token();
       this.send({
         type: 'hello',
         protocol: PROTOCOL_VERSION,
         role: 'worker',
-        token: this.o.token,
+        token: this.tokenUsed,
         worker: { id: this.id, label: this.o.label, site: this.o.site },
         want: { maxChunk: this.o.maxChunk, window: this.o.window, prefetch: this.o.prefetch },
         agent: `ess-client/${process.versions.node}`,
@@ -177,6 +183,17 @@ export class EssWorker {
     });
     ws.on('error', (e) => this.log.warn({ err: e }, 'connection error'));
     ws.on('close', (code, reason) => this.closed(ws, code, reason.toString()));
+  }
+
+  /** The token to present: from the token file when there is one (it may have been renewed), else the option. */
+  private token(): string | undefined {
+    if (!this.o.tokenFile) return this.o.token;
+    try {
+      return readFileSync(this.o.tokenFile, 'utf8').trim() || undefined;
+    } catch (e) {
+      this.log.warn({ err: e, file: this.o.tokenFile }, 'cannot read the token file');
+      return this.o.token;
+    }
   }
 
   /** What this worker holds, for the server to take back after a reconnect. */
@@ -375,7 +392,10 @@ export class EssWorker {
     this.credit = null;
     this.emit({ type: 'disconnected', code, reason });
     if (this.stopped || this.finished) return;
-    if (this.fatalError || FINAL_CLOSE_CODES.has(code) || this.o.reconnect === false) {
+    // An expired token is worth another try when its file now holds a different one.
+    const renewed = code === CloseCode.unauthorized && this.o.tokenFile !== undefined && this.token() !== this.tokenUsed;
+    if (renewed) this.fatalError = null;
+    if (!renewed && (this.fatalError || FINAL_CLOSE_CODES.has(code) || this.o.reconnect === false)) {
       for (const r of this.receivers.values()) void r.abort();
       this.receivers.clear();
       this.finish(this.fatalError ?? new WorkerError(`close_${code}`, `the server closed the connection (${code}${reason ? `: ${reason}` : ''})`));

@@ -3,6 +3,8 @@
  * metrics and HTTP routes from a ServerConfig, starts listening, and shuts it all down.
  */
 import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { Authenticator, generatedAdminToken } from './auth/index.js';
 import { CloseCode, MONITOR_PATH, STREAM_PATH, CHUNK_FRAME_OVERHEAD } from '@ess/protocol';
 import { Catalogue, readDataDir } from './catalogue/index.js';
 import type { ServerConfig } from './config.js';
@@ -23,6 +25,8 @@ import { ESS_VERSION } from './version.js';
 
 export interface EssServer {
   readonly config: ServerConfig;
+  /** The generated admin token, when access control runs on the development default. */
+  readonly adminToken: string | null;
   readonly port: number;
   /** `http://host:port` */
   readonly httpUrl: string;
@@ -47,6 +51,18 @@ export interface EssServer {
 
 export const LOCAL_SOURCE_ID = 'local';
 
+async function setUpAuth(config: ServerConfig, log: Logger): Promise<{ auth: Authenticator; adminToken: string | null }> {
+  if (config.auth.mode !== 'generated') {
+    if (config.auth.mode === 'open') log.warn('access control is off: anyone who can reach this node may stream, watch and manage');
+    return { auth: await Authenticator.create(config.auth), adminToken: null };
+  }
+  const path = join(config.dataDir, 'state', 'admin.token');
+  const { token, created } = await generatedAdminToken(path);
+  log.info({ path, created }, 'no tokens configured: access needs the generated admin token kept in the data directory');
+  const auth = await Authenticator.create({ mode: 'tokens', tokens: [{ token, role: 'admin', name: 'generated admin' }], jwt: null });
+  return { auth, adminToken: token };
+}
+
 /** Polls `done` until it holds or `ms` pass; says which. */
 async function until(done: () => boolean, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
@@ -60,6 +76,7 @@ async function until(done: () => boolean, ms: number): Promise<boolean> {
 export async function startServer(config: ServerConfig, log: Logger = createLogger(config.logLevel)): Promise<EssServer> {
   const startedAt = Date.now();
   const transport = new UwsTransport({ log: log.child({ component: 'transport' }) });
+  const { auth, adminToken } = await setUpAuth(config, log);
 
   const sources = new SourceSet();
   sources.add(new FileSource(LOCAL_SOURCE_ID, config.dataDir));
@@ -89,6 +106,7 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
     highWater: config.socketHighWater,
     helloTimeoutMs: config.helloTimeoutMs,
     totals,
+    auth,
     log: log.child({ component: 'stream' }),
   });
   const monitor = new MonitorHub({
@@ -103,6 +121,7 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
     helloTimeoutMs: config.helloTimeoutMs,
     sources: () => sources.rows(),
     cache: () => null,
+    auth,
     log: log.child({ component: 'monitor' }),
   });
   const metrics = createMetrics({
@@ -122,6 +141,7 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
     ledger,
     catalogue,
     metrics,
+    auth,
     health: () => ({ node: node.id, version: ESS_VERSION, uptimeSeconds: Math.round((Date.now() - startedAt) / 1000), workers: dispatcher.sessionCount, dashboards: monitor.dashboards }),
     log,
   });
@@ -158,6 +178,7 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
 
   return {
     config,
+    adminToken,
     port,
     httpUrl: `http://${host}:${port}`,
     wsUrl: `ws://${host}:${port}`,

@@ -4,7 +4,14 @@
  */
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_LIMIT_POLICY, type LimitPolicy } from '@ess/protocol';
+import type { AuthConfig } from './auth/index.js';
 import type { LogLevel } from './log.js';
+
+/**
+ * Access control: explicit tokens and/or JWTs, none at all (`open`, for tests and closed
+ * development setups), or the default: a generated admin token kept in the data directory.
+ */
+export type AuthSetup = AuthConfig | { readonly mode: 'generated' };
 
 export interface ServerConfig {
   readonly host: string;
@@ -37,6 +44,7 @@ export interface ServerConfig {
   readonly logLevel: LogLevel;
   /** This node's name (defaults to host:port once listening). */
   readonly nodeId: string | null;
+  readonly auth: AuthSetup;
 }
 
 export const DEFAULT_DASHBOARD_DIR = fileURLToPath(new URL('../../dashboard/dist', import.meta.url));
@@ -60,6 +68,7 @@ export function defaultConfig(dataDir: string, overrides: Partial<ServerConfig> 
     dashboardDir: DEFAULT_DASHBOARD_DIR,
     logLevel: 'info',
     nodeId: null,
+    auth: { mode: 'generated' },
     ...overrides,
     limits,
   };

@@ -23,6 +23,7 @@ import {
   encode,
   type ClientMessage,
 } from '@ess/protocol';
+import { Authenticator } from '../src/auth/index.js';
 import { Catalogue, readDataDir } from '../src/catalogue/index.js';
 import { Dispatcher } from '../src/dispatch/Dispatcher.js';
 import { MemoryLedger } from '../src/dispatch/MemoryLedger.js';
@@ -263,7 +264,8 @@ async function runScenario(p: Params): Promise<void> {
     const totals = new DeliveryTotals();
     const limits = { ...DEFAULT_LIMIT_POLICY, maxChunk: p.maxChunk, defaultPrefetch: p.prefetch };
     const dispatcher = new Dispatcher(ledger, catalogue, new Marshaller(catalogue, new DirectReader(sources)), totals, { leaseMs: 60_000, graceMs: p.graceMs, retryDelayMs: 0, reapIntervalMs: 60_000, log });
-    const channel = new StreamChannel({ dispatcher, limits, server: { id: 'sim', version: '0' }, highWater: 2 * p.maxChunk, helloTimeoutMs: 60_000, totals, log });
+    const auth = await Authenticator.create({ mode: 'open' });
+    const channel = new StreamChannel({ dispatcher, limits, server: { id: 'sim', version: '0' }, highWater: 2 * p.maxChunk, helloTimeoutMs: 60_000, totals, auth, log });
     await dispatcher.createTask({ dataset: 'prop:ds', rangeSize: p.rangeSize, attempts: 1000 });
     const ranges = await ledger.ranges(1);
 

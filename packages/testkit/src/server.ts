@@ -7,7 +7,8 @@ export interface TestServerOptions extends Partial<Omit<ServerConfig, 'dataDir'>
 
 export async function startTestServer(o: TestServerOptions): Promise<EssServer> {
   const level = (process.env.ESS_LOG_LEVEL as LogLevel | undefined) ?? 'silent';
-  const config = defaultConfig(o.dataDir, { dashboardDir: null, drainMs: 2_000, ...o, port: o.port ?? 0, host: o.host ?? '127.0.0.1', logLevel: level });
+  // Tests about access control pass `auth`; the rest run without it.
+  const config = defaultConfig(o.dataDir, { dashboardDir: null, drainMs: 2_000, auth: { mode: 'open' }, ...o, port: o.port ?? 0, host: o.host ?? '127.0.0.1', logLevel: level });
   return startServer(config, createLogger(level));
 }
 
@@ -18,10 +19,10 @@ export interface CreatedTask {
 }
 
 /** POST /api/v1/tasks; throws with the server's error body on failure. */
-export async function createTask(server: EssServer, body: Record<string, unknown>): Promise<CreatedTask> {
+export async function createTask(server: EssServer, body: Record<string, unknown>, token = server.adminToken): Promise<CreatedTask> {
   const res = await fetch(`${server.httpUrl}/api/v1/tasks`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...(token && { authorization: `Bearer ${token}` }) },
     body: JSON.stringify(body),
   });
   const json = (await res.json()) as CreatedTask & { message?: string };
@@ -36,7 +37,7 @@ export interface TaskStatus {
   readonly ranges: Record<string, number>;
 }
 
-export async function taskStatus(server: EssServer, id: number): Promise<TaskStatus> {
-  const res = await fetch(`${server.httpUrl}/api/v1/tasks/${id}`);
+export async function taskStatus(server: EssServer, id: number, token = server.adminToken): Promise<TaskStatus> {
+  const res = await fetch(`${server.httpUrl}/api/v1/tasks/${id}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
   return (await res.json()) as TaskStatus;
 }

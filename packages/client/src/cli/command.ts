@@ -30,6 +30,7 @@ interface WorkerCliOptions {
   label?: string;
   site?: string;
   token?: string;
+  tokenFile?: string;
   prefetch?: number;
   window?: number;
   maxChunk?: number;
@@ -50,6 +51,7 @@ export function workerCommand(): Command {
     .option('--label <text>', 'name shown on the dashboard')
     .option('--site <name>', 'site shown on the dashboard')
     .option('--token <token>', 'access token (or ESS_TOKEN)', process.env.ESS_TOKEN)
+    .option('--token-file <file>', 'file holding the access token, read again on every reconnect (for renewed JWTs)')
     .option('--prefetch <n>', 'ranges in flight (default: the node decides)', int(1, 10_000))
     .option('--window <size>', 'credit window, e.g. 16MiB (default: the node decides)', size)
     .option('--max-chunk <size>', 'largest chunk to accept (default: the node decides)', size)
@@ -77,6 +79,7 @@ export function workerCommand(): Command {
         label: o.label,
         site: o.site,
         token: o.token,
+        tokenFile: o.tokenFile,
         prefetch: o.prefetch,
         window: o.window,
         maxChunk: o.maxChunk,

@@ -2,7 +2,9 @@
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { DEFAULT_LIMIT_POLICY, MIN_CHUNK } from '@ess/protocol';
-import { defaultConfig, type ServerConfig } from '../config.js';
+import { readFile } from 'node:fs/promises';
+import { readTokensFile } from '../auth/index.js';
+import { defaultConfig, type AuthSetup, type ServerConfig } from '../config.js';
 import { LOG_LEVELS, createLogger, type LogLevel } from '../log.js';
 import { startServer } from '../Server.js';
 import { NativeTransportError } from '../transport/index.js';
@@ -24,6 +26,25 @@ interface ServeOptions {
   drain?: number;
   dashboard?: string;
   nodeId?: string;
+  tokens?: string;
+  jwtSecretFile?: string;
+  jwtPublicKey?: string;
+  jwtAlg?: string;
+  jwtIssuer?: string;
+  jwtAudience?: string;
+  openMetrics?: boolean;
+  insecureNoAuth?: boolean;
+}
+
+/** Access control from the flags: explicit tokens/JWT, none (on request), or the generated admin token. */
+async function authSetup(o: ServeOptions): Promise<AuthSetup> {
+  if (o.insecureNoAuth) return { mode: 'open' };
+  const secret = o.jwtSecretFile ? (await readFile(o.jwtSecretFile, 'utf8')).trim() : process.env.ESS_JWT_SECRET;
+  const publicKeyPem = o.jwtPublicKey ? await readFile(o.jwtPublicKey, 'utf8') : undefined;
+  const tokens = o.tokens ? await readTokensFile(o.tokens) : [];
+  if (tokens.length === 0 && !secret && !publicKeyPem) return { mode: 'generated' };
+  const jwt = secret || publicKeyPem ? { secret, publicKeyPem, algorithm: o.jwtAlg, issuer: o.jwtIssuer, audience: o.jwtAudience } : null;
+  return { mode: 'tokens', tokens, jwt, openMetrics: o.openMetrics ?? false };
 }
 
 export function serveCommand(): Command {
@@ -44,6 +65,14 @@ export function serveCommand(): Command {
     .option('--drain <ms>', 'on SIGTERM, how long ranges already streaming may take to finish (default 10000)', intOption(0, 600_000))
     .option('--dashboard <dir>', 'built dashboard to serve at / (default: the bundled one)')
     .option('--node-id <id>', 'name of this node (default host:port)')
+    .option('--tokens <file>', 'static tokens: a JSON array of {"token", "role": "worker"|"monitor"|"admin", "name"}')
+    .option('--jwt-secret-file <file>', 'accept HS256 JWTs signed with the secret in this file (or set ESS_JWT_SECRET)')
+    .option('--jwt-public-key <file>', 'accept JWTs signed with the private key of this PEM public key')
+    .option('--jwt-alg <alg>', 'algorithm of --jwt-public-key (RS256, ES256, EdDSA...)', 'RS256')
+    .option('--jwt-issuer <iss>', 'required JWT issuer')
+    .option('--jwt-audience <aud>', 'required JWT audience')
+    .option('--open-metrics', 'serve /metrics without a token')
+    .option('--insecure-no-auth', 'no access control at all: anyone who can connect may stream, watch and manage')
     .action(async (o: ServeOptions) => {
       const log = createLogger(o.logLevel);
       const base = defaultConfig(resolve(o.data));
@@ -66,6 +95,10 @@ export function serveCommand(): Command {
         ...(o.drain !== undefined && { drainMs: o.drain }),
         ...(o.dashboard !== undefined && { dashboardDir: resolve(o.dashboard) }),
         ...(o.nodeId !== undefined && { nodeId: o.nodeId }),
+        auth: await authSetup(o).catch((e: unknown) => {
+          log.fatal(`access control: ${(e as Error).message}`);
+          process.exit(1);
+        }),
       });
       let server;
       try {
@@ -76,7 +109,13 @@ export function serveCommand(): Command {
         process.exitCode = 1;
         return;
       }
-      process.stderr.write(`\nESS ${server.nodeId} is up.\n  dashboard  ${server.httpUrl}/\n  workers    ${server.wsUrl}/v1/stream\n  API        ${server.httpUrl}/api/v1/tasks\n\n`);
+      const token = server.adminToken;
+      const dashboard = token ? `${server.httpUrl}/?token=${token}` : `${server.httpUrl}/`;
+      process.stderr.write(
+        `\nESS ${server.nodeId} is up.\n  dashboard  ${dashboard}\n  workers    ${server.wsUrl}/v1/stream\n  API        ${server.httpUrl}/api/v1/tasks\n` +
+          (token ? `  admin token (generated, kept in ${resolve(o.data, 'state/admin.token')}): ${token}\n` : '') +
+          '\n',
+      );
       const stop = (signal: string) => {
         log.info({ signal }, 'shutting down');
         void server.close().then(() => process.exit(0));

@@ -4,15 +4,19 @@ import { intOption } from './options.js';
 
 interface ServerOption {
   server: string;
+  token?: string;
 }
 
-async function call(server: string, method: string, path: string, body?: unknown): Promise<unknown> {
-  const url = new URL(path, server.replace(/^ws/, 'http'));
+async function call(o: ServerOption, method: string, path: string, body?: unknown): Promise<unknown> {
+  const url = new URL(path, o.server.replace(/^ws/, 'http'));
   let res: Response;
   try {
     res = await fetch(url, {
       method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers: {
+        ...(body !== undefined && { 'content-type': 'application/json' }),
+        ...(o.token && { authorization: `Bearer ${o.token}` }),
+      },
       ...(body !== undefined && { body: JSON.stringify(body) }),
     });
   } catch (e) {
@@ -35,6 +39,7 @@ function fail(e: unknown): void {
 export function taskCommand(): Command {
   const task = new Command('task').description('create and inspect tasks on a running node');
   const server = () => ['--server <url>', 'node to talk to', 'http://127.0.0.1:7400'] as const;
+  const token = () => ['--token <token>', 'access token (or ESS_TOKEN)', process.env.ESS_TOKEN] as const;
 
   task
     .command('create')
@@ -45,26 +50,30 @@ export function taskCommand(): Command {
     .option('--priority <n>', 'higher first', intOption(-1_000_000, 1_000_000))
     .option('--label <text>', 'shown to operators')
     .option(...server())
+    .option(...token())
     .action((o: ServerOption & { dataset: string; rangeSize: number; attempts?: number; priority?: number; label?: string }) =>
-      call(o.server, 'POST', '/api/v1/tasks', { dataset: o.dataset, rangeSize: o.rangeSize, attempts: o.attempts, priority: o.priority, label: o.label }).then(print, fail),
+      call(o, 'POST', '/api/v1/tasks', { dataset: o.dataset, rangeSize: o.rangeSize, attempts: o.attempts, priority: o.priority, label: o.label }).then(print, fail),
     );
 
   task
     .command('status <id>')
     .description('show a task and its range counts')
     .option(...server())
-    .action((id: string, o: ServerOption) => call(o.server, 'GET', `/api/v1/tasks/${encodeURIComponent(id)}`).then(print, fail));
+    .option(...token())
+    .action((id: string, o: ServerOption) => call(o, 'GET', `/api/v1/tasks/${encodeURIComponent(id)}`).then(print, fail));
 
   task
     .command('list')
     .description('list tasks')
     .option(...server())
-    .action((o: ServerOption) => call(o.server, 'GET', '/api/v1/tasks').then(print, fail));
+    .option(...token())
+    .action((o: ServerOption) => call(o, 'GET', '/api/v1/tasks').then(print, fail));
 
   task
     .command('cancel <id>')
     .description('cancel every range of a task that is not finished')
     .option(...server())
-    .action((id: string, o: ServerOption) => call(o.server, 'POST', `/api/v1/tasks/${encodeURIComponent(id)}/cancel`).then(print, fail));
+    .option(...token())
+    .action((id: string, o: ServerOption) => call(o, 'POST', `/api/v1/tasks/${encodeURIComponent(id)}/cancel`).then(print, fail));
   return task;
 }

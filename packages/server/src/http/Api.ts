@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { ErrorCode, formatRangeId } from '@ess/protocol';
 import type { Registry } from 'prom-client';
+import { Permission, bearerToken, type Authenticator } from '../auth/index.js';
 import type { Catalogue, Dataset } from '../catalogue/index.js';
 import { DispatchError, type Dispatcher } from '../dispatch/Dispatcher.js';
 import type { Ledger, RangeRecord, TaskRecord } from '../dispatch/Ledger.js';
@@ -28,6 +29,7 @@ export interface ApiDeps {
   readonly ledger: Ledger;
   readonly catalogue: Catalogue;
   readonly metrics: Registry;
+  readonly auth: Authenticator;
   readonly health: () => Record<string, unknown>;
   readonly log: Logger;
 }
@@ -117,9 +119,16 @@ export function registerApi(transport: UwsTransport, deps: ApiDeps): void {
     return task;
   };
 
-  const route = (method: Parameters<UwsTransport['route']>[0], pattern: string, fn: (req: HttpRequest) => Promise<HttpReply>) =>
+  /** A route that needs `permission` (null: open to all, like /healthz for load balancers). */
+  const route = (method: Parameters<UwsTransport['route']>[0], pattern: string, permission: Permission | null, fn: (req: HttpRequest) => Promise<HttpReply>) =>
     transport.route(method, pattern, async (req) => {
       try {
+        if (permission) {
+          const access = await deps.auth.authorize(bearerToken(req.headers), permission);
+          if (!access.ok) {
+            return jsonReply(access.error.status, { code: access.error.code, message: access.error.message }, access.error.status === 401 ? { 'www-authenticate': 'Bearer realm="ess"' } : {});
+          }
+        }
         return await fn(req);
       } catch (e) {
         if (e instanceof ApiError) return jsonReply(e.status, { code: e.code, message: e.message });
@@ -129,45 +138,46 @@ export function registerApi(transport: UwsTransport, deps: ApiDeps): void {
       }
     });
 
-  route('get', '/healthz', async () => jsonReply(200, { status: 'ok', ...deps.health() }));
+  const { watch, manage } = Permission;
+  route('get', '/healthz', null, async () => jsonReply(200, { status: 'ok', ...deps.health() }));
 
-  route('get', '/metrics', async () => ({
+  route('get', '/metrics', deps.auth.openMetrics ? null : watch, async () => ({
     status: 200,
     headers: { 'content-type': deps.metrics.contentType },
     body: await deps.metrics.metrics(),
   }));
 
-  route('get', '/api/v1/datasets', async () => jsonReply(200, { datasets: catalogue.list().map((d) => datasetJson(d, false)) }));
+  route('get', '/api/v1/datasets', watch, async () => jsonReply(200, { datasets: catalogue.list().map((d) => datasetJson(d, false)) }));
 
-  route('get', '/api/v1/datasets/:id', async (req) => {
+  route('get', '/api/v1/datasets/:id', watch, async (req) => {
     const d = catalogue.get(req.params[0] ?? '');
     if (!d) throw new ApiError(404, ErrorCode.notFound, `no dataset "${req.params[0]}" (use scope:name, URL-encoded)`);
     return jsonReply(200, datasetJson(d, true));
   });
 
-  route('post', '/api/v1/tasks', async (req) => {
+  route('post', '/api/v1/tasks', manage, async (req) => {
     const body = validate(CreateTaskBody, parseJson(req), 'task');
     const task = await dispatcher.createTask(body);
     return jsonReply(201, await taskJson(task), { location: `/api/v1/tasks/${task.id}` });
   });
 
-  route('get', '/api/v1/tasks', async () => {
+  route('get', '/api/v1/tasks', watch, async () => {
     const tasks = await ledger.listTasks();
     return jsonReply(200, { tasks: await Promise.all(tasks.map(taskJson)) });
   });
 
-  route('get', '/api/v1/tasks/:id', async (req) => jsonReply(200, await taskJson(await findTask(req.params[0]))));
+  route('get', '/api/v1/tasks/:id', watch, async (req) => jsonReply(200, await taskJson(await findTask(req.params[0]))));
 
-  route('get', '/api/v1/tasks/:id/ranges', async (req) => {
+  route('get', '/api/v1/tasks/:id/ranges', watch, async (req) => {
     const task = await findTask(req.params[0]);
     return jsonReply(200, { task: task.id, ranges: (await ledger.ranges(task.id)).map(rangeJson) });
   });
 
-  route('post', '/api/v1/tasks/:id/cancel', async (req) => {
+  route('post', '/api/v1/tasks/:id/cancel', manage, async (req) => {
     const task = await findTask(req.params[0]);
     const cancelled = await dispatcher.cancelTask(task.id);
     return jsonReply(200, await taskJson(cancelled ?? task));
   });
 
-  route('any', '/api/*', async (req) => jsonReply(404, { code: ErrorCode.notFound, message: `no API route ${req.method.toUpperCase()} ${req.path}` }));
+  route('any', '/api/*', null, async (req) => jsonReply(404, { code: ErrorCode.notFound, message: `no API route ${req.method.toUpperCase()} ${req.path}` }));
 }

@@ -21,6 +21,7 @@ import {
   type Totals,
   type WorkerRow,
 } from '@ess/protocol';
+import { Permission, type Authenticator } from '../auth/index.js';
 import type { Dispatcher } from '../dispatch/Dispatcher.js';
 import type { Ledger } from '../dispatch/Ledger.js';
 import type { Logger } from '../log.js';
@@ -44,12 +45,14 @@ export interface MonitorHubOptions {
   readonly helloTimeoutMs: number;
   readonly sources: () => SourceRow[];
   readonly cache: () => CacheStats | null;
+  readonly auth: Authenticator;
   readonly log: Logger;
 }
 
 type MonitorConn =
   | { phase: 'hello'; timer: NodeJS.Timeout }
-  | { phase: 'open'; resync: boolean }
+  | { phase: 'checking' }
+  | { phase: 'open'; resync: boolean; expiry: NodeJS.Timeout | null }
   | { phase: 'closed' };
 
 interface TaskMeter {
@@ -142,7 +145,27 @@ export class MonitorHub implements WsChannelHandlers<MonitorConn> {
       return;
     }
     clearTimeout(conn.timer);
-    socket.state = { phase: 'open', resync: false };
+    socket.state = { phase: 'checking' };
+    this.o.auth.authorize(msg.token, Permission.watch).then(
+      (access) => {
+        if (socket.closed) return;
+        if (!access.ok) return this.fatal(socket, access.error);
+        const expiresAt = access.principal.expiresAt;
+        const expiry =
+          expiresAt === null
+            ? null
+            : setTimeout(() => this.fatal(socket, { code: ErrorCode.unauthorized, message: 'the token has expired', close: CloseCode.unauthorized }), Math.max(0, expiresAt - Date.now()));
+        this.welcome(socket, expiry);
+      },
+      (e: unknown) => {
+        this.log.error({ err: e }, 'checking a monitor token failed');
+        this.fatal(socket, { code: ErrorCode.internal, message: 'internal error', close: CloseCode.internalError });
+      },
+    );
+  }
+
+  private welcome(socket: WsSocket<MonitorConn>, expiry: NodeJS.Timeout | null): void {
+    socket.state = { phase: 'open', resync: false, expiry };
     this.monitors.add(socket);
     socket.send(
       encode({
@@ -156,7 +179,7 @@ export class MonitorHub implements WsChannelHandlers<MonitorConn> {
       }),
     );
     if (this.current) socket.send(this.snapshotFrame());
-    else socket.state = { phase: 'open', resync: true };
+    else socket.state = { phase: 'open', resync: true, expiry };
   }
 
   writable(): void {}
@@ -164,6 +187,7 @@ export class MonitorHub implements WsChannelHandlers<MonitorConn> {
   close(socket: WsSocket<MonitorConn>): void {
     const conn = socket.state;
     if (conn.phase === 'hello') clearTimeout(conn.timer);
+    if (conn.phase === 'open' && conn.expiry) clearTimeout(conn.expiry);
     socket.state = { phase: 'closed' };
     this.monitors.delete(socket);
   }

@@ -17,6 +17,7 @@ import {
   type LimitPolicy,
   type ProtocolError,
 } from '@ess/protocol';
+import { Permission, type Authenticator } from '../auth/index.js';
 import type { Dispatcher } from '../dispatch/Dispatcher.js';
 import type { Logger } from '../log.js';
 import type { WsChannelHandlers, WsSocket } from '../transport/index.js';
@@ -33,6 +34,7 @@ export interface StreamChannelOptions {
   readonly highWater: number;
   readonly helloTimeoutMs: number;
   readonly totals: DeliveryTotals;
+  readonly auth: Authenticator;
   readonly log: Logger;
 }
 
@@ -147,6 +149,12 @@ export class StreamChannel implements WsChannelHandlers<Conn> {
       this.fatal(socket, { code: ErrorCode.badMessage, message: `role "${hello.role}" belongs on the monitor channel`, close: CloseCode.badHello });
       return;
     }
+    const access = await this.o.auth.authorize(hello.token, Permission.stream);
+    if (!access.ok) {
+      this.fatal(socket, access.error);
+      return;
+    }
+    if (socket.closed) return;
     const limits = negotiateLimits(hello.want ?? {}, this.o.limits);
     if (!limits.ok) {
       this.fatal(socket, limits.error);
@@ -167,6 +175,11 @@ export class StreamChannel implements WsChannelHandlers<Conn> {
     );
     socket.state.phase = 'open';
     socket.state.session = session;
+    const expiresAt = access.principal.expiresAt;
+    if (expiresAt !== null) {
+      // A session lives no longer than its credential: the worker reconnects with a fresh one.
+      socket.state.timer = setTimeout(() => this.fatal(socket, { code: ErrorCode.unauthorized, message: 'the token has expired', close: CloseCode.unauthorized }), Math.max(0, expiresAt - Date.now()));
+    }
     const previous = this.o.dispatcher.register(session);
     if (previous && !previous.closed) {
       previous.send({ type: 'error', code: ErrorCode.replaced, message: 'a newer session with this worker identity took over', fatal: true });
