@@ -34,3 +34,4 @@ export {
 } from './dataset.js';
 export { datasetDir, parseDatasetName, MANIFEST_NAME } from './dataset-names.js';
 export { parseSize, formatSize } from './size.js';
+export { VirtualFile, type VirtualLayout } from './virtual.js';

@@ -8,3 +8,14 @@ export { makeDataset, checkRangeFiles, type DatasetSpec, type RangeFileCheck } f
 export { startTestServer, createTask, taskStatus, type TestServerOptions, type CreatedTask, type TaskStatus } from './server.js';
 export { spawnWorker, runFromSource, REPO_ROOT, WORKER_CLI, ESS_CLI, FROM_SOURCE, type ProcessHandle, type WorkerProcessOptions } from './workers.js';
 export { RawWorker, type RawWorkerOptions } from './RawWorker.js';
+export {
+  startNginx,
+  startXrootd,
+  startProxy,
+  freePort,
+  type AccessRecord,
+  type NginxHandle,
+  type XrootdHandle,
+  type ProxyHandle,
+  type ProxyOptions,
+} from './origins.js';

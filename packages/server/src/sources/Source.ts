@@ -6,22 +6,35 @@ import type { SourceHealth, SourceRow } from '@ess/protocol';
 
 export type SourceKind = 'file' | 'http' | 'virtual';
 
+/** Per-read options a source may honour. */
+export interface ReadOptions {
+  /**
+   * Aborts the read. A source whose `abortable` is true rejects promptly once it fires and
+   * never writes into `into` afterwards; other sources may ignore it.
+   */
+  signal?: AbortSignal;
+}
+
 export interface Source {
   readonly id: string;
   readonly kind: SourceKind;
   /** Where it is, for operators: a directory, a base URL, a generator. */
   readonly endpoint: string;
   /** Reads exactly `length` bytes at `offset` of the object at `url` into `into` (or a new buffer). */
-  read(url: string, offset: number, length: number, into?: Buffer): Promise<Buffer>;
+  read(url: string, offset: number, length: number, into?: Buffer, options?: ReadOptions): Promise<Buffer>;
+  /** True when read() honours `options.signal` (see {@link ReadOptions}); absent means false. */
+  readonly abortable?: boolean;
   /** Size in bytes of the object at `url`. */
   size(url: string): Promise<number>;
   readonly stats: SourceStats;
   close(): Promise<void>;
 }
 
+export type SourceErrorCode = 'not_found' | 'io' | 'timeout' | 'stalled' | 'bad_response' | 'down';
+
 export class SourceError extends Error {
   constructor(
-    readonly code: 'not_found' | 'io' | 'timeout' | 'stalled' | 'bad_response' | 'down',
+    readonly code: SourceErrorCode,
     message: string,
   ) {
     super(message);
@@ -40,8 +53,17 @@ export class SourceStats {
   /** Smoothed time to first byte (ms) and transfer rate (bytes/s); null until measured. */
   latencyMs: number | null = null;
   throughput: number | null = null;
+  /** Failures since the last success ('not_found' does not count: the source answered). */
   consecutiveErrors = 0;
+  /** Date.now() until which source selection skips this source (0: not marked down). */
   downUntil = 0;
+  /** A half-open probe (the one read allowed once downUntil has passed) is in flight. */
+  probing = false;
+  /** Date.now() of the last completed read that updated latency/throughput (0: never). */
+  lastSampleAt = 0;
+  /** The last error, for operators ("stalled: no bytes for 5000 ms from ..."). */
+  lastError: string | null = null;
+  lastErrorAt = 0;
 
   constructor(
     readonly id: string,
@@ -61,6 +83,8 @@ export class SourceStats {
     this.inFlight--;
     this.bytes += bytes;
     this.consecutiveErrors = 0;
+    this.downUntil = 0;
+    this.lastSampleAt = Date.now();
     const latency = firstByteAt - start;
     this.latencyMs = this.latencyMs === null ? latency : this.latencyMs + EWMA * (latency - this.latencyMs);
     const transferMs = Math.max(end - firstByteAt, 0.05);
@@ -70,10 +94,34 @@ export class SourceStats {
     }
   }
 
-  failure(): void {
+  /** Records a failed read (ends what begin() started); `code` 'not_found' does not count towards health. */
+  failure(code?: SourceErrorCode, message?: string): void {
     this.inFlight--;
+    this.noteFailure(code, message);
+  }
+
+  /**
+   * Records a failure without ending a read (for a caller that gave up on a read the source
+   * itself still has in flight).
+   */
+  noteFailure(code?: SourceErrorCode, message?: string): void {
     this.errors++;
-    this.consecutiveErrors++;
+    if (code !== 'not_found') this.consecutiveErrors++;
+    if (code !== undefined || message !== undefined) {
+      this.lastError = `${code ?? 'error'}: ${message ?? ''}`;
+      this.lastErrorAt = Date.now();
+    }
+  }
+
+  /** Marks the source down until `until` (Date.now() scale). */
+  markDown(until: number): void {
+    this.downUntil = until;
+  }
+
+  /** 'up' (usable), 'down' (skip) or 'half-open' (down time over: one probe read allowed). */
+  state(now = Date.now()): 'up' | 'down' | 'half-open' {
+    if (this.downUntil === 0) return 'up';
+    return now < this.downUntil ? 'down' : 'half-open';
   }
 
   health(now = Date.now()): SourceHealth {
