@@ -1,6 +1,7 @@
 /**
- * Runs the payload on each finished range file: `--exec 'cmd {file}'` through the shell, at most
- * `slots` at a time, in arrival order. Exit 0 means finished; anything else means failed.
+ * Runs the payload on each finished range file: `--exec 'cmd {file}'` through the shell (the path
+ * also in $ESS_RANGE_FILE), at most `slots` at a time, in arrival order. Exit 0 means finished;
+ * anything else means failed.
  */
 import { spawn } from 'node:child_process';
 
@@ -26,7 +27,7 @@ export class PayloadRunner {
     private readonly command: string,
     private readonly slots: number,
   ) {
-    if (!command.includes('{file}')) throw new Error('the payload command must contain {file}');
+    if (command.trim() === '') throw new Error('the payload command is empty');
     if (!Number.isInteger(slots) || slots < 1) throw new Error('payload slots must be a positive integer');
   }
 
@@ -40,7 +41,7 @@ export class PayloadRunner {
       return await new Promise<PayloadResult>((resolve) => {
         const child = spawn('/bin/sh', ['-c', this.command.replaceAll('{file}', shellQuote(file))], {
           stdio: ['ignore', 'inherit', 'pipe'],
-          env: { ...process.env, ...env },
+          env: { ...process.env, ...env, ESS_RANGE_FILE: file },
         });
         this.children.add(child);
         let tail = '';
