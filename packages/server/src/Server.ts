@@ -2,22 +2,26 @@
  * The composition root: builds catalogue, sources, data path, ledger, dispatcher, channels,
  * metrics and HTTP routes from a ServerConfig, starts listening, and shuts it all down.
  */
+import { mkdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { Authenticator, generatedAdminToken } from './auth/index.js';
 import { CloseCode, MONITOR_PATH, STREAM_PATH, CHUNK_FRAME_OVERHEAD } from '@ess/protocol';
-import { Catalogue, readDataDir } from './catalogue/index.js';
+import { BlockCache } from './cache/index.js';
+import { Catalogue, CatalogueStore, KnowledgeBase } from './catalogue/index.js';
 import type { ServerConfig } from './config.js';
 import { Dispatcher } from './dispatch/Dispatcher.js';
 import type { Ledger } from './dispatch/Ledger.js';
 import { MemoryLedger } from './dispatch/MemoryLedger.js';
+import { RangePrefetcher } from './dispatch/RangePrefetcher.js';
+import { SqliteLedger } from './dispatch/SqliteLedger.js';
 import { registerApi } from './http/Api.js';
 import { StaticFiles } from './http/StaticFiles.js';
 import { createLogger, type Logger } from './log.js';
-import { DirectReader, Marshaller } from './marshal/index.js';
+import { CachedReader, Marshaller } from './marshal/index.js';
 import { createMetrics } from './metrics/PrometheusMetrics.js';
 import { MONITOR_MAX_FRAME, MonitorHub } from './monitor/MonitorHub.js';
-import { FileSource, SourceSet } from './sources/index.js';
+import { FileSource, ReplicaReader, SourceSet, VirtualSource } from './sources/index.js';
 import { StreamChannel } from './stream/StreamChannel.js';
 import { DeliveryTotals } from './stream/WorkerSession.js';
 import { UwsTransport } from './transport/index.js';
@@ -34,6 +38,8 @@ export interface EssServer {
   readonly wsUrl: string;
   readonly nodeId: string;
   readonly catalogue: Catalogue;
+  readonly knowledge: KnowledgeBase;
+  readonly cache: BlockCache | null;
   readonly dispatcher: Dispatcher;
   readonly ledger: Ledger;
   readonly sources: SourceSet;
@@ -50,6 +56,7 @@ export interface EssServer {
 }
 
 export const LOCAL_SOURCE_ID = 'local';
+export const VIRTUAL_SOURCE_ID = 'virtual';
 
 async function setUpAuth(config: ServerConfig, log: Logger): Promise<{ auth: Authenticator; adminToken: string | null }> {
   if (config.auth.mode !== 'generated') {
@@ -78,22 +85,45 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
   const transport = new UwsTransport({ log: log.child({ component: 'transport' }) });
   const { auth, adminToken } = await setUpAuth(config, log);
 
+  // Sources and the knowledge base: the data directory, then what operators registered.
   const sources = new SourceSet();
   sources.add(new FileSource(LOCAL_SOURCE_ID, config.dataDir));
-  const catalogue = new Catalogue(sources);
-  for (const dataset of await readDataDir(config.dataDir, LOCAL_SOURCE_ID, log)) {
-    catalogue.add(dataset);
-    log.info({ dataset: dataset.id, files: dataset.files.length, events: dataset.events, bytes: dataset.bytes }, 'dataset loaded');
-  }
+  const virtual = new VirtualSource(VIRTUAL_SOURCE_ID, 'generator', { costPerEventUs: config.virtualCostUs });
+  sources.add(virtual);
+  const replicas = new ReplicaReader(sources, { downAfterErrors: config.sourceDownAfterErrors, downForMs: config.sourceDownForMs, log: log.child({ component: 'sources' }) });
+  const catalogue = new Catalogue(async (file, offset, length) => {
+    const buf = Buffer.allocUnsafe(length);
+    await replicas.read(file, offset, length, buf);
+    return buf;
+  });
+  const knowledge = new KnowledgeBase({
+    dataDir: config.dataDir,
+    catalogue,
+    sources,
+    virtual,
+    localSource: LOCAL_SOURCE_ID,
+    store: new CatalogueStore(join(config.dataDir, 'state', 'catalogue.json')),
+    log: log.child({ component: 'catalogue' }),
+  });
+  await knowledge.load();
 
-  const marshaller = new Marshaller(catalogue, new DirectReader(sources));
-  const ledger: Ledger = new MemoryLedger();
+  // The data path: cache (memory, disk) in front of the replicas.
+  const cache = config.cache
+    ? await BlockCache.open({ ...config.cache, diskDir: config.cache.diskBytes > 0 ? join(config.dataDir, 'cache') : null, log: log.child({ component: 'cache' }) })
+    : null;
+  const reader = cache ? new CachedReader(cache, replicas) : replicas;
+  const marshaller = new Marshaller(catalogue, reader);
+
+  await mkdir(join(config.dataDir, 'state'), { recursive: true });
+  const ledger: Ledger = config.ledger === 'memory' ? new MemoryLedger() : await SqliteLedger.open(join(config.dataDir, 'state', 'ledger.db'), { log: log.child({ component: 'ledger' }) });
+  const prefetcher = reader instanceof CachedReader ? new RangePrefetcher(ledger, marshaller, reader, { ranges: config.prefetchRanges, log: log.child({ component: 'prefetch' }) }) : undefined;
   const totals = new DeliveryTotals();
   const dispatcher = new Dispatcher(ledger, catalogue, marshaller, totals, {
     leaseMs: config.limits.leaseMs,
     graceMs: config.graceMs,
     retryDelayMs: config.retryDelayMs,
     reapIntervalMs: config.reapIntervalMs,
+    prefetcher,
     log: log.child({ component: 'dispatch' }),
   });
 
@@ -120,7 +150,7 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
     maxBuffered: config.monitorMaxBuffered,
     helloTimeoutMs: config.helloTimeoutMs,
     sources: () => sources.rows(),
-    cache: () => null,
+    cache: () => cache?.stats() ?? null,
     auth,
     log: log.child({ component: 'monitor' }),
   });
@@ -130,7 +160,7 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
     dashboards: () => monitor.dashboards,
     tasks: () => monitor.tasks,
     sources: () => sources.rows(),
-    cache: () => null,
+    cache: () => cache?.stats() ?? null,
   });
 
   // uWS drops frames over these caps outright; below them the channels answer with a documented error.
@@ -139,7 +169,8 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
   registerApi(transport, {
     dispatcher,
     ledger,
-    catalogue,
+    knowledge,
+    sources: () => sources.rows(),
     metrics,
     auth,
     health: () => ({ node: node.id, version: ESS_VERSION, uptimeSeconds: Math.round((Date.now() - startedAt) / 1000), workers: dispatcher.sessionCount, dashboards: monitor.dashboards }),
@@ -167,11 +198,13 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
       const drained = await until(() => [...dispatcher.listSessions()].every((s) => s.closed || s.idle), drainMs);
       if (!drained) log.warn({ node: node.id }, 'drain time over; closing sockets with ranges still streaming (their workers will resume)');
       await dispatcher.stop();
+      await prefetcher?.stop();
       stream.stop();
       monitor.stop();
       transport.closeAll(CloseCode.goingAway, 'server shutting down');
       await until(() => transport.openSockets === 0, 2_000);
       await ledger.close();
+      await cache?.close();
       await sources.close();
       log.info({ node: node.id }, 'stopped');
     })());
@@ -186,6 +219,8 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
       return node.id;
     },
     catalogue,
+    knowledge,
+    cache,
     dispatcher,
     ledger,
     sources,

@@ -45,6 +45,24 @@ export interface ServerConfig {
   /** This node's name (defaults to host:port once listening). */
   readonly nodeId: string | null;
   readonly auth: AuthSetup;
+  /** Where task and range state lives: SQLite in <data>/state/ledger.db, or memory (nothing survives). */
+  readonly ledger: 'sqlite' | 'memory';
+  /** The block cache; null runs without one (every read goes to a source). */
+  readonly cache: CacheConfig | null;
+  /** Ranges kept warm in the cache ahead of the workers. */
+  readonly prefetchRanges: number;
+  /** CPU spent generating each virtual event, in microseconds (to model expensive generation). */
+  readonly virtualCostUs: number;
+  /** Consecutive failures after which a source is marked down, and how long it stays down before a probe. */
+  readonly sourceDownAfterErrors: number;
+  readonly sourceDownForMs: number;
+}
+
+export interface CacheConfig {
+  readonly blockSize: number;
+  readonly memoryBytes: number;
+  /** Disk tier under <data>/cache; 0 disables it. */
+  readonly diskBytes: number;
 }
 
 export const DEFAULT_DASHBOARD_DIR = fileURLToPath(new URL('../../dashboard/dist', import.meta.url));
@@ -69,6 +87,12 @@ export function defaultConfig(dataDir: string, overrides: Partial<ServerConfig> 
     logLevel: 'info',
     nodeId: null,
     auth: { mode: 'generated' },
+    ledger: 'sqlite',
+    cache: { blockSize: 1024 * 1024, memoryBytes: 512 * 1024 * 1024, diskBytes: 4 * 1024 * 1024 * 1024 },
+    prefetchRanges: 16,
+    virtualCostUs: 0,
+    sourceDownAfterErrors: 3,
+    sourceDownForMs: 10_000,
     ...overrides,
     limits,
   };

@@ -8,5 +8,7 @@ export { createLogger, type Logger, type LogLevel } from './log.js';
 export { assertNativeUws, NativeTransportError, SAFE_SEND_THRESHOLD } from './transport/index.js';
 export { planChunks, type ChunkSpec } from './marshal/index.js';
 export { MemoryLedger } from './dispatch/MemoryLedger.js';
-export type { Ledger, TaskSpec, RangePlan, RangeRecord, TaskRecord, Lease, LedgerOutcome } from './dispatch/Ledger.js';
+export { LedgerError } from './dispatch/Ledger.js';
+export type { Ledger, TaskSpec, RangePlan, RangeRecord, RangeOutcome, ReapResult, TaskRecord, Lease, LedgerOutcome } from './dispatch/Ledger.js';
+export { SqliteLedger } from './dispatch/SqliteLedger.js';
 export { ESS_VERSION } from './version.js';

@@ -9,13 +9,25 @@
  *
  * The last test is a model test: random operation sequences applied to the ledger under test and
  * to a fresh MemoryLedger (the reference) must give the same outcomes, states and counts at every
- * step, while no range is ever finished twice and no terminal state ever changes.
+ * step, while no range is ever finished twice, no terminal state (of a range or a task) ever
+ * changes, and every range's `outcome` fits its state.
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { RangeState, TERMINAL_STATES, TaskStateName } from '@ess/protocol';
 import { MemoryLedger } from '../src/dispatch/MemoryLedger.js';
-import type { Lease, Ledger, LedgerOutcome, RangePlan, RangeRecord, TaskRecord, TaskSpec } from '../src/dispatch/Ledger.js';
+import {
+  LedgerError,
+  type Lease,
+  type Ledger,
+  type LedgerOutcome,
+  type RangeOutcome,
+  type RangePlan,
+  type RangeRecord,
+  type ReapResult,
+  type TaskRecord,
+  type TaskSpec,
+} from '../src/dispatch/Ledger.js';
 
 export type OpenLedger = () => Promise<{ ledger: Ledger; close(): Promise<void> }>;
 
@@ -31,6 +43,19 @@ async function claimOne(l: Ledger, task: number | null, worker = 'w', now = 0, l
 }
 
 const keysOf = (xs: readonly { key: string }[]): string[] => xs.map((x) => x.key);
+/** The keys of the ranges a reap moved, sorted (reap promises no order). */
+const reapedKeys = (r: ReapResult): string[] => keysOf(r.released).sort();
+const NOTHING_REAPED: ReapResult = { released: [], completed: [] };
+
+/** Expects `p` to reject with a LedgerError of code `invalid`. */
+async function refused(p: Promise<unknown>): Promise<void> {
+  const error: unknown = await p.then(
+    () => null,
+    (e: unknown) => e,
+  );
+  expect(error, 'refused with a LedgerError').toBeInstanceOf(LedgerError);
+  expect((error as LedgerError).code).toBe('invalid');
+}
 const leaseKeys = (xs: readonly Lease[]): string[] => xs.map((x) => x.range.key);
 
 export function describeLedgerContract(name: string, open: OpenLedger): void {
@@ -89,6 +114,7 @@ export function describeLedgerContract(name: string, open: OpenLedger): void {
         retryAt: null,
         eventsDone: 0,
         message: null,
+        outcome: null,
       });
       for (const r of rs) expect(await l.getRange(r.key)).toEqual(r);
       expect(await l.progress(t.id)).toEqual({
@@ -289,7 +315,7 @@ export function describeLedgerContract(name: string, open: OpenLedger): void {
       const t = await l.createTask(spec({ attempts: 3 }), plans(2), 0);
       const a = await claimOne(l, t.id, 'w1', 0, 100);
       await l.start(a.range.key, a.token);
-      expect(keysOf(await l.reap(100))).toEqual([a.range.key]);
+      expect(reapedKeys(await l.reap(100))).toEqual([a.range.key]);
       const b = await claimOne(l, t.id, 'w2', 100, 100);
       expect(b.range.key).toBe(a.range.key);
       expect(b.eventRangeID).toBe(`${t.id}-0-0-2`);
@@ -336,8 +362,8 @@ export function describeLedgerContract(name: string, open: OpenLedger): void {
       await l.start(b.range.key, b.token);
       await l.release(b.range.key, b.token, false, 'left before delivery');
       expect(await l.getRange(a.range.key)).toMatchObject({ state: 'ready', attemptsLeft: 1, attempt: 2 });
-      // A release repeated with the same token finds the range no longer held.
-      expect((await l.release(b.range.key, b.token, false, 'again')).kind).toBe('fenced');
+      // A release repeated with the same token is a duplicate and changes nothing.
+      expect(await l.release(b.range.key, b.token, true, 'again')).toMatchObject({ kind: 'duplicate', range: { state: 'ready', attemptsLeft: 1, message: 'left before delivery' } });
       const c = await claimOne(l, t.id);
       await l.start(c.range.key, c.token);
       expect((await l.release(c.range.key, c.token, true, 'worker vanished')).kind).toBe('ok');
@@ -353,16 +379,16 @@ export function describeLedgerContract(name: string, open: OpenLedger): void {
       const r = (await l.getRange(a.range.key))!;
       expect(r).toMatchObject({ state: 'failed', startEvent: 4, lastEvent: 9, eventsDone: 4, attemptsLeft: 2, message: 'segfault', retryAt: 600, worker: null, leaseUntil: null });
       expect(await l.claim({ worker: 'w', task: t.id, max: 1, leaseMs: 1000, now: 200 })).toEqual([]);
-      expect(await l.reap(599)).toEqual([]);
+      expect(await l.reap(599)).toEqual(NOTHING_REAPED);
       expect((await l.getRange(a.range.key))!.state).toBe('failed');
-      expect(await l.reap(600)).toEqual([{ ...r, state: 'ready', retryAt: null }]);
+      expect(await l.reap(600)).toEqual({ released: [{ ...r, state: 'ready', retryAt: null }], completed: [] });
       const [b] = await l.claim({ worker: 'w', task: t.id, max: 1, leaseMs: 1000, now: 700 });
       expect(b!.range).toMatchObject({ startEvent: 4, attempt: 2 });
       expect(await l.finish(b!.range.key, b!.token, 800)).toMatchObject({ kind: 'ok', taskComplete: true, range: { eventsDone: 10, startEvent: 4 } });
       expect((await l.progress(t.id))!.eventsDone).toBe(10);
     });
 
-    test('fail with eventsDone covering the whole span finishes the range; beyond it is clamped; below zero counts nothing', async (l) => {
+    test('fail with eventsDone covering the whole span finishes the range; beyond it is clamped; zero counts nothing', async (l) => {
       const t = await l.createTask(spec({ attempts: 3 }), plans(4), 0);
       const [a, b, c, d] = await l.claim({ worker: 'w', task: t.id, max: 4, leaseMs: 1000, now: 0 });
       const whole = await l.fail(a!.range.key, a!.token, { eventsDone: 10, message: 'noticed late', retryDelayMs: 50, now: 1 });
@@ -370,7 +396,7 @@ export function describeLedgerContract(name: string, open: OpenLedger): void {
       expect(await l.getRange(a!.range.key)).toMatchObject({ state: 'finished', eventsDone: 10, startEvent: 0, attemptsLeft: 3, worker: null, leaseUntil: null, retryAt: null, message: 'noticed late' });
       expect((await l.fail(b!.range.key, b!.token, { eventsDone: 25, message: 'over', retryDelayMs: 50, now: 1 })).kind).toBe('ok');
       expect(await l.getRange(b!.range.key)).toMatchObject({ state: 'finished', eventsDone: 10, attemptsLeft: 3 });
-      expect((await l.fail(c!.range.key, c!.token, { eventsDone: -4, message: 'under', retryDelayMs: 50, now: 1 })).kind).toBe('ok');
+      expect((await l.fail(c!.range.key, c!.token, { eventsDone: 0, message: 'none', retryDelayMs: 50, now: 1 })).kind).toBe('ok');
       expect(await l.getRange(c!.range.key)).toMatchObject({ state: 'failed', eventsDone: 0, startEvent: 20, attemptsLeft: 2, retryAt: 51 });
       // The rest of a partly done range, done in full on the next attempt's failure.
       await l.fail(d!.range.key, d!.token, { eventsDone: 3, message: 'p', retryDelayMs: 0, now: 1 });
@@ -424,9 +450,10 @@ export function describeLedgerContract(name: string, open: OpenLedger): void {
       const t = await l.createTask(spec(), plans(2), 0);
       const [a, b] = await l.claim({ worker: 'w', task: t.id, max: 2, leaseMs: 100, now: 0 });
       expect(await l.renew('w', 100, 50)).toBe(2);
-      expect(await l.reap(120)).toEqual([]);
+      expect(await l.reap(120)).toEqual(NOTHING_REAPED);
       const reaped = await l.reap(151);
-      expect(keysOf(reaped).sort()).toEqual([a!.range.key, b!.range.key].sort());
+      expect(reapedKeys(reaped)).toEqual([a!.range.key, b!.range.key].sort());
+      expect(reaped.completed).toEqual([]);
       expect((await l.progress(t.id))!.ranges.ready).toBe(2);
     });
 
@@ -435,21 +462,24 @@ export function describeLedgerContract(name: string, open: OpenLedger): void {
       const [a, b, c] = await l.claim({ worker: 'w', task: t.id, max: 3, leaseMs: 100, now: 0 });
       await l.start(b!.range.key, b!.token);
       await l.fail(c!.range.key, c!.token, { eventsDone: 0, message: 'x', retryDelayMs: 100, now: 0 });
-      expect(await l.reap(99)).toEqual([]);
-      const reaped = (await l.reap(100)).sort((x, y) => x.key.localeCompare(y.key));
+      expect(await l.reap(99)).toEqual(NOTHING_REAPED);
+      const first = await l.reap(100);
+      expect(first.completed).toEqual([]);
+      const reaped = first.released.sort((x, y) => x.key.localeCompare(y.key));
       expect(reaped).toEqual([await l.getRange(a!.range.key), await l.getRange(b!.range.key), await l.getRange(c!.range.key)]);
       for (const r of reaped.slice(0, 2)) {
         expect(r).toMatchObject({ state: 'ready', attempt: 1, attemptsLeft: 1, worker: null, leaseUntil: null, message: 'lease expired' });
       }
       expect(reaped[2]).toMatchObject({ state: 'ready', attemptsLeft: 1, retryAt: null, message: 'x' });
-      expect(await l.reap(100)).toEqual([]);
+      expect(await l.reap(100)).toEqual(NOTHING_REAPED);
       // The last attempt lapses too: fatal, and the task is complete.
       const again = await l.claim({ worker: 'w', task: t.id, max: 3, leaseMs: 100, now: 200 });
       expect(again).toHaveLength(3);
       const last = await l.reap(300);
-      expect(last.map((r) => r.state)).toEqual(['fatal', 'fatal', 'fatal']);
+      expect(last.released.map((r) => r.state)).toEqual(['fatal', 'fatal', 'fatal']);
+      expect(last.completed).toEqual([t.id]);
       expect((await l.getTask(t.id))!.state).toBe('complete');
-      expect(await l.reap(1e12)).toEqual([]);
+      expect(await l.reap(1e12)).toEqual(NOTHING_REAPED);
     });
 
     test('renew extends exactly the leases the worker holds', async (l) => {
@@ -457,18 +487,18 @@ export function describeLedgerContract(name: string, open: OpenLedger): void {
       const [a, b] = await l.claim({ worker: 'w', task: t.id, max: 2, leaseMs: 100, now: 0 });
       const [c] = await l.claim({ worker: 'v', task: t.id, max: 1, leaseMs: 100, now: 0 });
       await l.start(b!.range.key, b!.token);
-      expect(await l.renew('w', 500, 100)).toBe(2);
-      expect((await l.getRange(a!.range.key))!.leaseUntil).toBe(600);
-      expect((await l.getRange(b!.range.key))!.leaseUntil).toBe(600);
+      expect(await l.renew('w', 500, 99)).toBe(2);
+      expect((await l.getRange(a!.range.key))!.leaseUntil).toBe(599);
+      expect((await l.getRange(b!.range.key))!.leaseUntil).toBe(599);
       expect((await l.getRange(c!.range.key))!.leaseUntil).toBe(100);
-      expect((await l.heldBy('w')).map((h) => h.leaseUntil)).toEqual([600, 600]);
+      expect((await l.heldBy('w')).map((h) => h.leaseUntil)).toEqual([599, 599]);
       await l.finish(a!.range.key, a!.token, 200);
       expect(await l.renew('w', 500, 200)).toBe(1);
       expect(await l.renew('nobody', 500, 200)).toBe(0);
       // v's lease was not renewed: it lapsed at 100.
-      expect(keysOf(await l.reap(650))).toEqual([c!.range.key]);
-      expect(await l.reap(699)).toEqual([]);
-      expect(keysOf(await l.reap(700))).toEqual([b!.range.key]);
+      expect(reapedKeys(await l.reap(650))).toEqual([c!.range.key]);
+      expect(await l.reap(699)).toEqual(NOTHING_REAPED);
+      expect(reapedKeys(await l.reap(700))).toEqual([b!.range.key]);
     });
 
     test('heldBy: the assigned and running leases of a worker across tasks, with their tokens', async (l) => {
@@ -524,7 +554,8 @@ export function describeLedgerContract(name: string, open: OpenLedger): void {
       expect((await l.getTask(t.id))!.state).toBe('cancelled');
       const rs = await l.ranges(t.id);
       expect(rs.map((r) => r.state)).toEqual(['finished', 'fatal', 'cancelled', 'cancelled', 'cancelled', 'cancelled']);
-      for (const r of rs.slice(2)) expect(r).toMatchObject({ worker: null, leaseUntil: null, retryAt: null });
+      for (const r of rs.slice(2)) expect(r).toMatchObject({ worker: null, leaseUntil: null, retryAt: null, outcome: 'cancelled' });
+      expect(rs.slice(0, 2).map((r) => r.outcome)).toEqual(['finished', 'released']);
       expect(rs[2]).toMatchObject({ eventsDone: 1, startEvent: 21 });
       expect(await l.progress(t.id)).toEqual({
         ranges: { ready: 0, assigned: 0, running: 0, finished: 1, failed: 0, fatal: 1, cancelled: 4 },
@@ -535,12 +566,344 @@ export function describeLedgerContract(name: string, open: OpenLedger): void {
       expect((await l.release(r4.range.key, r4.token, true, 'x')).kind).toBe('fenced');
       expect(leaseKeys(await l.heldBy('w'))).toEqual([o.range.key]);
       expect(await l.renew('w', 100, 10)).toBe(1);
-      expect(await l.reap(1e12)).toHaveLength(1);
+      expect((await l.reap(1e12)).released).toHaveLength(1);
       expect(await l.claim({ worker: 'w', task: t.id, max: 5, leaseMs: 100, now: 0 })).toEqual([]);
       expect(await l.peek(t.id, 5)).toEqual([]);
       // The other task is untouched.
       expect((await l.getTask(other.id))!.state).toBe('active');
       expect(rs.map((r) => r.state)).toEqual((await l.ranges(t.id)).map((r) => r.state));
+    });
+
+    // ---- outcomes after the change (review point 1) --------------------------------------------
+
+    test('every ok outcome carries the range as stored after the write, on every path', async (l) => {
+      const t = await l.createTask(spec({ attempts: 2 }), plans(6), 0);
+      const [a, b, c, d, e, f] = await l.claim({ worker: 'w', task: t.id, max: 6, leaseMs: 1000, now: 0 });
+      const u = await l.createTask(spec({ attempts: 1 }), plans(2), 0);
+      const [x, y] = await l.claim({ worker: 'w', task: u.id, max: 2, leaseMs: 1000, now: 0 });
+      const stored = async (o: LedgerOutcome, expected: Partial<RangeRecord>, taskComplete = false): Promise<void> => {
+        expect(o).toMatchObject({ kind: 'ok', taskComplete, range: expected });
+        if (o.kind === 'ok') expect(o.range).toEqual(await l.getRange(o.range.key));
+      };
+      const gone = { worker: null, leaseUntil: null };
+      await stored(await l.start(a!.range.key, a!.token), { state: 'running', outcome: null, worker: 'w', leaseUntil: 1000 });
+      await stored(await l.finish(a!.range.key, a!.token, 1), { state: 'finished', outcome: 'finished', eventsDone: 10, ...gone });
+      await stored(await l.fail(b!.range.key, b!.token, { eventsDone: 10, message: 'all done', retryDelayMs: 50, now: 1 }), {
+        state: 'finished',
+        outcome: 'failed',
+        eventsDone: 10,
+        retryAt: null,
+        ...gone,
+      });
+      await stored(await l.fail(c!.range.key, c!.token, { eventsDone: 2, message: 'later', retryDelayMs: 50, now: 1 }), {
+        state: 'failed',
+        outcome: 'failed',
+        retryAt: 51,
+        attemptsLeft: 1,
+        ...gone,
+      });
+      await stored(await l.fail(d!.range.key, d!.token, { eventsDone: 2, message: 'now', retryDelayMs: 0, now: 1 }), { state: 'ready', outcome: 'failed', retryAt: null, ...gone });
+      await stored(await l.release(e!.range.key, e!.token, false, 'shutdown'), { state: 'ready', outcome: 'released', attemptsLeft: 2, ...gone });
+      await stored(await l.release(f!.range.key, f!.token, true, 'gone'), { state: 'ready', outcome: 'released', attemptsLeft: 1, ...gone });
+      // Down to zero attempts: fatal, the record shows it (and the last one completes the task).
+      await stored(await l.fail(x!.range.key, x!.token, { eventsDone: 1, message: 'fatal', retryDelayMs: 50, now: 1 }), {
+        state: 'fatal',
+        outcome: 'failed',
+        attemptsLeft: 0,
+        retryAt: null,
+        ...gone,
+      });
+      await stored(await l.release(y!.range.key, y!.token, true, 'gone'), { state: 'fatal', outcome: 'released', attemptsLeft: 0, ...gone }, true);
+      // Also when the fatal range is the last one of its task through a failure.
+      const v = await l.createTask(spec({ attempts: 1 }), plans(1), 0);
+      const z = await claimOne(l, v.id);
+      await stored(await l.fail(z.range.key, z.token, { eventsDone: 0, message: 'last', retryDelayMs: 0, now: 1 }), { state: 'fatal', ...gone }, true);
+      // A failure reporting every event done can complete the task too.
+      const w = await l.createTask(spec(), plans(1), 0);
+      const q = await claimOne(l, w.id);
+      await stored(await l.fail(q.range.key, q.token, { eventsDone: 99, message: 'done', retryDelayMs: 0, now: 1 }), { state: 'finished', eventsDone: 10, ...gone }, true);
+    });
+
+    // ---- one rule for duplicates (review point 2) ----------------------------------------------
+
+    test('outcome: null before any claim and while held; set by finish, fail, release and cancel; cleared by the next claim', async (l) => {
+      const t = await l.createTask(spec({ attempts: 3 }), plans(5), 0);
+      expect((await l.ranges(t.id)).map((r) => r.outcome)).toEqual([null, null, null, null, null]);
+      const [a, b, c, d] = await l.claim({ worker: 'w', task: t.id, max: 4, leaseMs: 1000, now: 0 });
+      for (const x of [a, b, c, d]) expect(x!.range.outcome).toBeNull();
+      await l.start(a!.range.key, a!.token);
+      expect((await l.getRange(a!.range.key))!.outcome).toBeNull();
+      await l.finish(a!.range.key, a!.token, 1);
+      await l.fail(b!.range.key, b!.token, { eventsDone: 1, message: 'f', retryDelayMs: 0, now: 1 });
+      await l.release(c!.range.key, c!.token, true, 'r');
+      expect((await l.ranges(t.id)).map((r) => [r.state, r.outcome])).toEqual([
+        ['finished', 'finished'],
+        ['ready', 'failed'],
+        ['ready', 'released'],
+        ['assigned', null],
+        ['ready', null],
+      ]);
+      const again = await l.claim({ worker: 'v', task: t.id, max: 2, leaseMs: 1000, now: 2 });
+      expect(again.map((x) => [x.range.key, x.range.outcome])).toEqual([
+        [b!.range.key, null],
+        [c!.range.key, null],
+      ]);
+      expect((await l.getRange(b!.range.key))!.outcome).toBeNull();
+      await l.cancelTask(t.id);
+      expect((await l.ranges(t.id)).map((r) => [r.state, r.outcome])).toEqual([
+        ['finished', 'finished'],
+        ['cancelled', 'cancelled'],
+        ['cancelled', 'cancelled'],
+        ['cancelled', 'cancelled'],
+        ['cancelled', 'cancelled'],
+      ]);
+    });
+
+    test('the duplicate table: what each report with the current token answers after each history', async (l) => {
+      type Answer = 'ok' | 'duplicate' | 'fenced';
+      type Reports = readonly [start: Answer, finish: Answer, fail: Answer, release: Answer];
+      interface History {
+        readonly name: string;
+        readonly attempts?: number;
+        /** Brings a fresh range of its own task to the state under test; returns the token to report with. */
+        readonly run: (lease: Lease, task: number) => Promise<string>;
+        readonly expect: Reports;
+      }
+      const later = { message: 'f', retryDelayMs: 100, now: 10 };
+      const AFTER_FINISH: Reports = ['fenced', 'duplicate', 'fenced', 'fenced'];
+      const AFTER_FAIL: Reports = ['fenced', 'fenced', 'duplicate', 'fenced'];
+      const AFTER_RELEASE: Reports = ['fenced', 'fenced', 'fenced', 'duplicate'];
+      const FENCED: Reports = ['fenced', 'fenced', 'fenced', 'fenced'];
+      let now = 0;
+      /** A history that does `f` and reports with the lease's own token. */
+      const then =
+        (f: (x: Lease, task: number) => Promise<unknown>) =>
+        async (x: Lease, task: number): Promise<string> => {
+          await f(x, task);
+          return x.token;
+        };
+      const histories: History[] = [
+        { name: 'assigned', run: async (x) => x.token, expect: ['ok', 'ok', 'ok', 'ok'] },
+        { name: 'running', run: then((x) => l.start(x.range.key, x.token)), expect: ['duplicate', 'ok', 'ok', 'ok'] },
+        { name: 'finished', run: then((x) => l.finish(x.range.key, x.token, 1)), expect: AFTER_FINISH },
+        { name: 'failed, waiting for its retry', run: then((x) => l.fail(x.range.key, x.token, { ...later, eventsDone: 2 })), expect: AFTER_FAIL },
+        { name: 'failed, ready at once', run: then((x) => l.fail(x.range.key, x.token, { ...later, eventsDone: 2, retryDelayMs: 0 })), expect: AFTER_FAIL },
+        {
+          name: 'failed, readied by reap',
+          run: async (x) => {
+            await l.fail(x.range.key, x.token, { ...later, eventsDone: 2, now });
+            const { released } = await l.reap(now + 100);
+            expect(released.find((r) => r.key === x.range.key)).toMatchObject({ state: 'ready', outcome: 'failed' });
+            return x.token;
+          },
+          expect: AFTER_FAIL,
+        },
+        { name: 'failed to fatal', attempts: 1, run: then((x) => l.fail(x.range.key, x.token, { ...later, eventsDone: 2 })), expect: AFTER_FAIL },
+        { name: 'failed with every event done (finished)', run: then((x) => l.fail(x.range.key, x.token, { ...later, eventsDone: 10 })), expect: AFTER_FAIL },
+        { name: 'released', run: then((x) => l.release(x.range.key, x.token, false, 'r')), expect: AFTER_RELEASE },
+        { name: 'released to fatal', attempts: 1, run: then((x) => l.release(x.range.key, x.token, true, 'r')), expect: AFTER_RELEASE },
+        {
+          name: 'lease lapsed and reaped',
+          run: async (x) => {
+            expect(reapedKeys(await l.reap(x.leaseUntil))).toContain(x.range.key);
+            return x.token;
+          },
+          expect: AFTER_RELEASE,
+        },
+        {
+          name: 'lease lapsed and reaped to fatal',
+          attempts: 1,
+          run: async (x) => {
+            expect(reapedKeys(await l.reap(x.leaseUntil))).toContain(x.range.key);
+            return x.token;
+          },
+          expect: AFTER_RELEASE,
+        },
+        { name: 'cancelled while held', run: then((_x, task) => l.cancelTask(task)), expect: FENCED },
+        {
+          name: 'failed, then cancelled',
+          run: then(async (x, task) => {
+            await l.fail(x.range.key, x.token, { ...later, eventsDone: 2 });
+            await l.cancelTask(task);
+          }),
+          expect: FENCED,
+        },
+        {
+          name: 'released, then claimed again (the old token)',
+          run: then(async (x, task) => {
+            await l.release(x.range.key, x.token, false, 'r');
+            await claimOne(l, task, 'v', now);
+          }),
+          expect: FENCED,
+        },
+        { name: 'assigned, with a token never handed out', run: async () => 'never-handed-out', expect: FENCED },
+      ];
+      const reports = ['start', 'finish', 'fail', 'release'] as const;
+      for (const h of histories) {
+        for (const [i, report] of reports.entries()) {
+          now += 1_000; // every cell's leases lapse long after the reaps of the cells before it
+          const t = await l.createTask(spec({ attempts: h.attempts ?? 3, label: `${h.name} / ${report}` }), plans(1), now);
+          const lease = await claimOne(l, t.id, 'w', now, 500);
+          const token = await h.run(lease, t.id);
+          const before = (await l.getRange(lease.range.key))!;
+          const o = await (report === 'start'
+            ? l.start(lease.range.key, token)
+            : report === 'finish'
+              ? l.finish(lease.range.key, token, now)
+              : report === 'fail'
+                ? l.fail(lease.range.key, token, { eventsDone: 3, message: 'repeat', retryDelayMs: 0, now })
+                : l.release(lease.range.key, token, true, 'repeat'));
+          const after = (await l.getRange(lease.range.key))!;
+          const cell = `${report} after "${h.name}"`;
+          expect(o.kind, cell).toBe(h.expect[i]);
+          if (o.kind === 'unknown') continue;
+          expect(o.range, `${cell}: the outcome carries the stored record`).toEqual(after);
+          if (o.kind !== 'ok') expect(after, `${cell}: nothing changes`).toEqual(before);
+        }
+      }
+    });
+
+    test('a repeated fail answers duplicate (not fenced) after a failure that finished the range, and a finish with that token is fenced', async (l) => {
+      const t = await l.createTask(spec({ attempts: 2 }), plans(2), 0);
+      const [a, b] = await l.claim({ worker: 'w', task: t.id, max: 2, leaseMs: 1000, now: 0 });
+      const failure = { eventsDone: 10, message: 'noticed late', retryDelayMs: 0, now: 1 };
+      expect((await l.fail(a!.range.key, a!.token, failure)).kind).toBe('ok');
+      const stored = await l.getRange(a!.range.key);
+      expect(stored).toMatchObject({ state: 'finished', outcome: 'failed', eventsDone: 10 });
+      expect(await l.fail(a!.range.key, a!.token, failure)).toEqual({ kind: 'duplicate', range: stored });
+      expect(await l.finish(a!.range.key, a!.token, 2)).toEqual({ kind: 'fenced', range: stored });
+      // A release that made the range fatal: a fail with that token is fenced (it was not failed).
+      await l.release(b!.range.key, b!.token, true, 'gone');
+      const b2 = await claimOne(l, t.id, 'w', 2);
+      await l.release(b2.range.key, b2.token, true, 'gone again');
+      expect(await l.getRange(b2.range.key)).toMatchObject({ state: 'fatal', outcome: 'released' });
+      expect((await l.fail(b2.range.key, b2.token, { eventsDone: 0, message: 'x', retryDelayMs: 0, now: 3 })).kind).toBe('fenced');
+      expect((await l.release(b2.range.key, b2.token, true, 'again')).kind).toBe('duplicate');
+      expect((await l.progress(t.id))!.ranges).toMatchObject({ finished: 1, fatal: 1 });
+    });
+
+    // ---- cancel only changes an active task (review point 3) -----------------------------------
+
+    test('cancelTask changes only an active task: a complete or cancelled task keeps its state, and is returned as it is', async (l) => {
+      const done = await l.createTask(spec(), plans(1), 0);
+      const a = await claimOne(l, done.id);
+      await l.finish(a.range.key, a.token, 1);
+      const rangesBefore = await l.ranges(done.id);
+      expect(await l.cancelTask(done.id)).toEqual({ ...done, state: 'complete' });
+      expect((await l.getTask(done.id))!.state).toBe('complete');
+      expect(await l.ranges(done.id)).toEqual(rangesBefore);
+      expect(await l.finish(a.range.key, a.token, 2)).toMatchObject({ kind: 'duplicate', range: { state: 'finished', outcome: 'finished' } });
+
+      const empty = await l.createTask(spec(), [], 0);
+      expect(await l.cancelTask(empty.id)).toEqual(empty);
+      expect((await l.getTask(empty.id))!.state).toBe('complete');
+
+      const open = await l.createTask(spec(), plans(2), 0);
+      const b = await claimOne(l, open.id);
+      const cancelled = await l.cancelTask(open.id);
+      expect(cancelled).toEqual({ ...open, state: 'cancelled' });
+      const after = await l.ranges(open.id);
+      expect(after.map((r) => [r.state, r.outcome])).toEqual([
+        ['cancelled', 'cancelled'],
+        ['cancelled', 'cancelled'],
+      ]);
+      expect(await l.cancelTask(open.id)).toEqual(cancelled);
+      expect(await l.ranges(open.id)).toEqual(after);
+      expect((await l.finish(b.range.key, b.token, 3)).kind).toBe('fenced');
+      expect((await l.release(b.range.key, b.token, true, 'x')).kind).toBe('fenced');
+    });
+
+    // ---- reap reports the tasks it completed (review point 4) ----------------------------------
+
+    test('reap reports the ranges it moved and the tasks it completed', async (l) => {
+      const t1 = await l.createTask(spec({ attempts: 1 }), plans(2), 0);
+      const t2 = await l.createTask(spec({ attempts: 1 }), plans(1), 0);
+      const t3 = await l.createTask(spec({ attempts: 2 }), plans(1), 0);
+      const t4 = await l.createTask(spec({ attempts: 2 }), plans(2), 0);
+      const [a1, a2] = await l.claim({ worker: 'w', task: t1.id, max: 2, leaseMs: 100, now: 0 });
+      await l.finish(a1!.range.key, a1!.token, 1);
+      const b = await claimOne(l, t2.id, 'w', 0, 100);
+      const c = await claimOne(l, t3.id, 'w', 0, 100);
+      const [d1, d2] = await l.claim({ worker: 'w', task: t4.id, max: 2, leaseMs: 1000, now: 0 });
+      await l.fail(d1!.range.key, d1!.token, { eventsDone: 0, message: 'x', retryDelayMs: 100, now: 0 });
+      expect(await l.reap(99)).toEqual(NOTHING_REAPED);
+
+      const r = await l.reap(100);
+      expect(reapedKeys(r)).toEqual([a2!.range.key, b.range.key, c.range.key, d1!.range.key].sort());
+      for (const x of r.released) expect(x, x.key).toEqual(await l.getRange(x.key));
+      const state = new Map(r.released.map((x) => [x.key, x]));
+      expect(state.get(a2!.range.key)).toMatchObject({ state: 'fatal', outcome: 'released', message: 'lease expired' });
+      expect(state.get(b.range.key)).toMatchObject({ state: 'fatal', outcome: 'released' });
+      expect(state.get(c.range.key)).toMatchObject({ state: 'ready', outcome: 'released', attemptsLeft: 1 });
+      expect(state.get(d1!.range.key)).toMatchObject({ state: 'ready', outcome: 'failed' });
+      // t1 and t2 lost their last open range; t3 and t4 still have work.
+      expect([...r.completed].sort((x, y) => x - y)).toEqual([t1.id, t2.id]);
+      expect((await l.listTasks()).map((t) => [t.id, t.state])).toEqual(
+        expect.arrayContaining([
+          [t1.id, 'complete'],
+          [t2.id, 'complete'],
+          [t3.id, 'active'],
+          [t4.id, 'active'],
+        ]),
+      );
+      expect(await l.reap(100)).toEqual(NOTHING_REAPED);
+      // The last range of t4 lapsing completes nothing while d1 is still open.
+      expect(await l.reap(1000)).toMatchObject({ released: [{ key: d2!.range.key, state: 'ready' }], completed: [] });
+    });
+
+    // ---- renew extends only live leases (review point 5) ---------------------------------------
+
+    test('renew extends only leases that have not lapsed; a lapsed lease waits for reap', async (l) => {
+      const t = await l.createTask(spec({ attempts: 3 }), plans(3), 0);
+      const a = await claimOne(l, t.id, 'w', 0, 100); // lapses at 100
+      const b = await claimOne(l, t.id, 'w', 50, 100); // lapses at 150
+      await l.start(b.range.key, b.token);
+      const c = await claimOne(l, t.id, 'w', 0, 100);
+      await l.finish(c.range.key, c.token, 1);
+      expect(await l.renew('w', 100, 100)).toBe(1);
+      expect(await l.getRange(a.range.key)).toMatchObject({ state: 'assigned', leaseUntil: 100 });
+      expect(await l.getRange(b.range.key)).toMatchObject({ state: 'running', leaseUntil: 200 });
+      expect(await l.renew('w', 100, 150)).toBe(1);
+      expect((await l.getRange(b.range.key))!.leaseUntil).toBe(250);
+      // Long lapsed, still not renewed; reap takes it.
+      expect(await l.renew('w', 1000, 249)).toBe(1);
+      expect((await l.getRange(a.range.key))!.leaseUntil).toBe(100);
+      expect(reapedKeys(await l.reap(249))).toEqual([a.range.key]);
+      expect(await l.getRange(a.range.key)).toMatchObject({ state: 'ready', attemptsLeft: 2, outcome: 'released' });
+      expect(leaseKeys(await l.heldBy('w'))).toEqual([b.range.key]);
+    });
+
+    // ---- input validation (review point 6) -----------------------------------------------------
+
+    test('refuses invalid arguments with a LedgerError (code invalid) and changes nothing', async (l) => {
+      const t = await l.createTask(spec(), plans(2), 0);
+      const tasks = await l.listTasks();
+      const at = (file: number, index: number, startEvent = 0, lastEvent = 9): RangePlan => ({ file, index, scope: 's', LFN: 'f', GUID: 'g', startEvent, lastEvent });
+      await refused(l.createTask(spec(), [at(0, 0), at(1, 0), at(0, 1), at(1, 0)], 0));
+      await refused(l.createTask(spec(), [...plans(3), ...plans(1)], 0));
+      for (const attempts of [0, -1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) await refused(l.createTask(spec({ attempts }), plans(1), 0));
+      for (const rangeSize of [0, -10, 0.5, Number.NaN]) await refused(l.createTask(spec({ rangeSize }), plans(1), 0));
+      await refused(l.createTask(spec(), [at(0, 0, 10, 9)], 0));
+      await refused(l.createTask(spec({ attempts: 0 }), [], 0));
+      expect(await l.listTasks()).toEqual(tasks);
+      // A single-event range (lastEvent = startEvent) is fine; so are the same indexes in another file.
+      const single = await l.createTask(spec({ attempts: 1, rangeSize: 1 }), [at(0, 0, 5, 5), at(1, 0, 5, 5)], 0);
+      expect(single).toMatchObject({ rangesTotal: 2, eventsTotal: 2 });
+
+      for (const max of [-1, 1.5, Number.NaN, Number.POSITIVE_INFINITY]) await refused(l.claim({ worker: 'w', task: t.id, max, leaseMs: 100, now: 0 }));
+      await refused(l.claim({ worker: 'w', task: null, max: -3, leaseMs: 100, now: 0 }));
+      expect((await l.progress(t.id))!.ranges.ready).toBe(2);
+      expect(await l.heldBy('w')).toEqual([]);
+
+      const lease = await claimOne(l, t.id);
+      const before = await l.getRange(lease.range.key);
+      for (const eventsDone of [-1, 0.5, Number.NaN, Number.POSITIVE_INFINITY, 2 ** 53]) {
+        await refused(l.fail(lease.range.key, lease.token, { eventsDone, message: 'bad', retryDelayMs: 0, now: 1 }));
+        // The arguments are checked before the range is looked at.
+        await refused(l.fail('no-such-key', 'x', { eventsDone, message: 'bad', retryDelayMs: 0, now: 1 }));
+      }
+      expect(await l.getRange(lease.range.key)).toEqual(before);
+      expect((await l.fail(lease.range.key, lease.token, { eventsDone: 0, message: 'fine', retryDelayMs: 0, now: 1 })).kind).toBe('ok');
     });
 
     // ---- model ----------------------------------------------------------------------------------
@@ -576,6 +939,9 @@ interface LeaseRef {
   readonly pick: number;
 }
 type Report = 'start' | 'finish' | 'fail' | 'release';
+/** An argument a ledger must refuse (LedgerError `invalid`) on both sides alike. */
+type Invalid = 'planTwice' | 'attempts' | 'rangeSize' | 'backwards' | 'claimMax' | 'failEvents';
+type ReportOp = Extract<Op, { readonly op: Report }>;
 type Op =
   | CreateOp
   | { readonly op: 'claim'; readonly worker: number; readonly task: number | null; readonly max: number; readonly leaseMs: number }
@@ -589,7 +955,10 @@ type Op =
   | { readonly op: 'cancel'; readonly task: number }
   /** A report with a token that was never handed out, on any range. */
   | { readonly op: 'bogus'; readonly report: Report; readonly pick: number }
-  | { readonly op: 'unknownKey'; readonly report: Report };
+  | { readonly op: 'unknownKey'; readonly report: Report }
+  /** The last report again, with the same token and arguments (a worker whose reply was lost). */
+  | { readonly op: 'repeat' }
+  | { readonly op: 'invalid'; readonly what: Invalid; readonly pick: number };
 
 const createArb: fc.Arbitrary<CreateOp> = fc.record({
   op: fc.constant('create' as const),
@@ -622,7 +991,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     arbitrary: fc.record({
       op: fc.constant('fail' as const),
       lease: leaseRefArb,
-      eventsDone: fc.integer({ min: -1, max: 7 }),
+      eventsDone: fc.integer({ min: 0, max: 7 }),
       retryDelayMs: fc.constantFrom(0, 10, 50),
     }),
     weight: 5,
@@ -634,7 +1003,27 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   { arbitrary: fc.record({ op: fc.constant('cancel' as const), task: fc.nat({ max: 4 }) }), weight: 1 },
   { arbitrary: fc.record({ op: fc.constant('bogus' as const), report: reportArb, pick: fc.nat() }), weight: 2 },
   { arbitrary: fc.record({ op: fc.constant('unknownKey' as const), report: reportArb }), weight: 1 },
+  { arbitrary: fc.record({ op: fc.constant('repeat' as const) }), weight: 4 },
+  {
+    arbitrary: fc.record({
+      op: fc.constant('invalid' as const),
+      what: fc.constantFrom<Invalid>('planTwice', 'attempts', 'rangeSize', 'backwards', 'claimMax', 'failEvents'),
+      pick: fc.nat(),
+    }),
+    weight: 1,
+  },
 );
+
+/** The outcomes a range may carry in each state (null: never claimed, or held). */
+const OUTCOMES_BY_STATE: Readonly<Record<RangeState, readonly (RangeOutcome | null)[]>> = {
+  ready: [null, 'failed', 'released'],
+  assigned: [null],
+  running: [null],
+  finished: ['finished', 'failed'],
+  failed: ['failed'],
+  fatal: ['failed', 'released'],
+  cancelled: ['cancelled'],
+};
 
 /** One side of the model test: a ledger and its task ids by creation order. */
 class Side {
@@ -673,6 +1062,10 @@ class Side {
   sortedRanges(rs: readonly RangeRecord[]): unknown[] {
     return rs.map((r) => this.range(r)).sort((a, b) => a.key.localeCompare(b.key));
   }
+
+  reap(r: ReapResult): unknown {
+    return { released: this.sortedRanges(r.released), completed: r.completed.map((id) => this.ordinal.get(id)).sort() };
+  }
 }
 
 interface LeasePair {
@@ -689,7 +1082,9 @@ async function runModel(ledger: Ledger, initial: readonly CreateOp[], ops: reado
   const sutTokens = new Set<string>();
   let modelRanges: RangeRecord[] = [];
   const lastState = new Map<string, RangeState>();
+  const lastTaskState = new Map<number, TaskStateName>();
   const finishes = new Map<string, number>();
+  let lastReport: { readonly op: ReportOp; readonly pair: LeasePair } | null = null;
 
   const same = (what: string, a: unknown, b: unknown): void => {
     expect(b, what).toEqual(a);
@@ -750,6 +1145,65 @@ async function runModel(ledger: Ledger, initial: readonly CreateOp[], ops: reado
     if (kind === 'finish') finishes.set(key, (finishes.get(key) ?? 0) + 1);
   };
 
+  const runReport = (op: ReportOp, side: Side, l: Lease): Promise<LedgerOutcome> => {
+    const key = l.range.key;
+    switch (op.op) {
+      case 'start':
+        return side.ledger.start(key, l.token);
+      case 'finish':
+        return side.ledger.finish(key, l.token, now);
+      case 'fail':
+        return side.ledger.fail(key, l.token, { eventsDone: op.eventsDone, message: `failed at ${now}`, retryDelayMs: op.retryDelayMs, now });
+      case 'release':
+        return side.ledger.release(key, l.token, op.consume, `released at ${now}`);
+    }
+  };
+
+  const reportBoth = async (op: ReportOp, p: LeasePair): Promise<void> => {
+    const m = await runReport(op, model, p.model);
+    const t = await runReport(op, sut, p.sut);
+    countFinish(t, p.sut.range.key, op.op);
+    if (op.op === 'fail' && t.kind === 'ok' && t.range.state === RangeState.finished) {
+      finishes.set(p.sut.range.key, (finishes.get(p.sut.range.key) ?? 0) + 1);
+    }
+    if (t.kind !== 'unknown') expect(t.range, `${op.op}: the outcome carries the stored record`).toEqual(await sut.ledger.getRange(t.range.key));
+    same(op.op, model.outcome(m), sut.outcome(t));
+  };
+
+  /** Both sides refuse the same invalid call with a LedgerError (compare() then shows nothing changed alike). */
+  const invalidBoth = async (what: Invalid, pick: number): Promise<void> => {
+    const call = (side: Side): Promise<unknown> => {
+      const l = side.ledger;
+      const plan = (file: number, index: number, startEvent = 0, lastEvent = 0): RangePlan => ({ file, index, scope: 's', LFN: 'f', GUID: 'g', startEvent, lastEvent });
+      switch (what) {
+        case 'planTwice':
+          return l.createTask(spec(), [plan(0, 0), plan(0, 1), plan(0, pick % 2)], now);
+        case 'attempts':
+          return l.createTask(spec({ attempts: [0, -1, 0.5, Number.NaN][pick % 4]! }), [plan(0, 0)], now);
+        case 'rangeSize':
+          return l.createTask(spec({ rangeSize: [0, -1, 0.5, Number.NaN][pick % 4]! }), [plan(0, 0)], now);
+        case 'backwards':
+          return l.createTask(spec(), [plan(0, 0, 5, 4)], now);
+        case 'claimMax':
+          return l.claim({ worker: 'w0', task: null, max: [-1, 0.5, Number.NaN, Number.POSITIVE_INFINITY][pick % 4]!, leaseMs: 100, now });
+        case 'failEvents': {
+          const r = modelRanges[pick % Math.max(1, modelRanges.length)];
+          const key = r ? `${side.ids[model.ordinal.get(r.task)!]}-${r.file}-${r.index}` : 'no-such-key';
+          const token = r?.token ? (side === model ? r.token : (sutTokenOf.get(r.token) ?? 'x')) : 'x';
+          return l.fail(key, token, { eventsDone: [-1, 0.5, Number.NaN, 2 ** 53][pick % 4]!, message: 'bad', retryDelayMs: 0, now });
+        }
+      }
+    };
+    for (const side of [model, sut]) {
+      const error: unknown = await call(side).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(error, `${what} is refused with a LedgerError`).toBeInstanceOf(LedgerError);
+      expect((error as LedgerError).code).toBe('invalid');
+    }
+  };
+
   const step = async (op: Op): Promise<void> => {
     switch (op.op) {
       case 'create':
@@ -771,27 +1225,14 @@ async function runModel(ledger: Ledger, initial: readonly CreateOp[], ops: reado
       case 'release': {
         const p = pickLease(op.lease);
         if (!p) return;
-        const run = (side: Side, l: Lease): Promise<LedgerOutcome> => {
-          const key = l.range.key;
-          switch (op.op) {
-            case 'start':
-              return side.ledger.start(key, l.token);
-            case 'finish':
-              return side.ledger.finish(key, l.token, now);
-            case 'fail':
-              return side.ledger.fail(key, l.token, { eventsDone: op.eventsDone, message: `failed at ${now}`, retryDelayMs: op.retryDelayMs, now });
-            case 'release':
-              return side.ledger.release(key, l.token, op.consume, `released at ${now}`);
-          }
-        };
-        const m = await run(model, p.model);
-        const t = await run(sut, p.sut);
-        countFinish(t, p.sut.range.key, op.op);
-        if (op.op === 'fail' && t.kind === 'ok' && (await sut.ledger.getRange(p.sut.range.key))!.state === RangeState.finished) {
-          finishes.set(p.sut.range.key, (finishes.get(p.sut.range.key) ?? 0) + 1);
-        }
-        return same(op.op, model.outcome(m), sut.outcome(t));
+        lastReport = { op, pair: p };
+        return reportBoth(op, p);
       }
+      case 'repeat':
+        if (lastReport) return reportBoth(lastReport.op, lastReport.pair);
+        return;
+      case 'invalid':
+        return invalidBoth(op.what, op.pick);
       case 'tick':
         now += op.advance;
         return;
@@ -799,7 +1240,9 @@ async function runModel(ledger: Ledger, initial: readonly CreateOp[], ops: reado
         now += op.advance;
         const m = await model.ledger.reap(now);
         const t = await sut.ledger.reap(now);
-        return same('reap', model.sortedRanges(m), sut.sortedRanges(t));
+        same('reap', model.reap(m), sut.reap(t));
+        for (const id of t.completed) expect((await sut.ledger.getTask(id))!.state, `reap completed task ${id}`).toBe(TaskStateName.complete);
+        return;
       }
       case 'renew': {
         const m = await model.ledger.renew(`w${op.worker}`, op.leaseMs, now);
@@ -868,9 +1311,16 @@ async function runModel(ledger: Ledger, initial: readonly CreateOp[], ops: reado
         lastState.set(t.key, t.state);
         // Nothing is ever finished twice.
         expect(finishes.get(t.key) ?? 0, `ok finishes of ${t.key}`).toBeLessThanOrEqual(1);
+        // The outcome fits the state: null exactly before the first claim and while held.
+        expect(OUTCOMES_BY_STATE[t.state], `outcome ${t.outcome} of ${t.key} (${t.state})`).toContain(t.outcome);
+        if (t.state === RangeState.ready) expect(t.outcome === null, `outcome of ready ${t.key} at attempt ${t.attempt}`).toBe(t.attempt === 0);
       });
       modelRanges.push(...mr);
       const task = (await sut.ledger.getTask(tid))!;
+      // A complete or cancelled task never changes state (cancelTask leaves it as it is).
+      const taskBefore = lastTaskState.get(ord);
+      if (taskBefore !== undefined && taskBefore !== TaskStateName.active) expect(task.state, `task #${ord} stays ${taskBefore}`).toBe(taskBefore);
+      lastTaskState.set(ord, task.state);
       if (task.state === TaskStateName.complete) {
         expect(tr.every((r) => TERMINAL_STATES.has(r.state)), `complete task #${ord} has only terminal ranges`).toBe(true);
       }

@@ -1,7 +1,7 @@
 /**
  * The ledger contract (ledger-contract.ts) for every implementation, and what only the SQLite
  * ledger has to show: durability across a real `kill -9`, task ids across reopen, the schema
- * version check, and the speed of a large createTask.
+ * version check, the migration of a version-1 file, and the speed of a large createTask.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
@@ -11,9 +11,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { MemoryLedger } from '../src/dispatch/MemoryLedger.js';
-import { LEDGER_APPLICATION_ID, LEDGER_SCHEMA_VERSION, SqliteLedger } from '../src/dispatch/SqliteLedger.js';
-import type { RangePlan, TaskSpec } from '../src/dispatch/Ledger.js';
+import { LEDGER_APPLICATION_ID, LEDGER_SCHEMA_VERSION, SqliteLedger, migrateLedgerSchema } from '../src/dispatch/SqliteLedger.js';
+import { LedgerError, type RangeOutcome, type RangePlan, type RangeRecord, type TaskSpec } from '../src/dispatch/Ledger.js';
 import { describeLedgerContract } from './ledger-contract.js';
+import { writeV1Ledger, type V1Range } from './fixtures/ledger-v1.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const writer = fileURLToPath(new URL('./fixtures/sqlite-ledger-writer.ts', import.meta.url));
@@ -120,12 +121,13 @@ describe('SqliteLedger — durability and schema', () => {
       // The worker reconnects within its lease: its ranges are still its own.
       expect((await ledger.heldBy('w')).map((l) => l.range.key).sort()).toEqual(assigned.map((r) => r.key).sort());
       const [key, c] = held[0]!;
-      expect(await ledger.reap(Date.now())).toEqual([]);
+      expect(await ledger.reap(Date.now())).toEqual({ released: [], completed: [] });
       expect(await ledger.finish(key, c.token, Date.now())).toMatchObject({ kind: 'ok', range: { state: 'finished' } });
       // The others lapse when their lease does: back to ready with one attempt fewer.
-      const lapsed = await ledger.reap(Math.max(...assigned.map((r) => r.leaseUntil!)));
+      const { released: lapsed, completed } = await ledger.reap(Math.max(...assigned.map((r) => r.leaseUntil!)));
+      expect(completed).toEqual([]);
       expect(lapsed.map((r) => r.key).sort()).toEqual(assigned.filter((r) => r.key !== key).map((r) => r.key).sort());
-      for (const r of lapsed) expect(r).toMatchObject({ state: 'ready', attemptsLeft: 2, message: 'lease expired' });
+      for (const r of lapsed) expect(r).toMatchObject({ state: 'ready', attemptsLeft: 2, message: 'lease expired', outcome: 'released' });
     } finally {
       await ledger.close();
     }
@@ -181,6 +183,151 @@ describe('SqliteLedger — durability and schema', () => {
     expect(() => SqliteLedger.open(foreign)).toThrow(/is not an ESS ledger/);
   });
 
+  it('migrates a version-1 file: the data is kept, outcomes are filled in where the state tells them, and the new rules apply', async () => {
+    const T = (n: number): string => `v1-token-${String(n).padStart(7, '0')}`; // 16 characters, like real tokens
+    const range = (idx: number, o: Partial<V1Range>): V1Range => ({
+      file: 0,
+      idx,
+      scope: 's',
+      lfn: 'f',
+      guid: 'g',
+      start_event: idx * 10,
+      last_event: idx * 10 + 9,
+      state: 'ready',
+      attempt: 0,
+      attempts_left: 3,
+      worker: null,
+      token: null,
+      lease_until: null,
+      retry_at: null,
+      events_done: 0,
+      message: null,
+      ...o,
+    });
+    const held = { worker: 'w', lease_until: 10_000 };
+    const active = [
+      range(0, {}),
+      range(1, { state: 'assigned', attempt: 1, token: T(1), ...held }),
+      range(2, { state: 'running', attempt: 2, attempts_left: 2, token: T(2), message: 'lease expired', ...held }),
+      range(3, { state: 'finished', attempt: 1, token: T(3), events_done: 10 }),
+      range(4, { state: 'failed', attempt: 1, attempts_left: 2, token: T(4), retry_at: 500, start_event: 43, events_done: 3, message: 'segfault' }),
+      range(5, { state: 'fatal', attempt: 3, attempts_left: 0, token: T(5), message: 'lease expired' }),
+      range(6, { state: 'ready', attempt: 1, attempts_left: 2, token: T(6), message: 'worker disconnected' }),
+    ];
+    const cancelled = [range(0, { state: 'cancelled', attempt: 1, attempts_left: 2, token: T(7) })];
+    const task = { dataset: 's:v1', range_size: 10, attempts: 3, priority: 2, label: 'written by v1', created_at: 100 };
+    const path = newPath();
+    const [a, b] = writeV1Ledger(path, [
+      { task: { ...task, state: 'active', ranges_total: 7, events_total: 70, open: 5 }, ranges: active },
+      { task: { ...task, attempts: 2, state: 'cancelled', ranges_total: 1, events_total: 10, open: 0 }, ranges: cancelled },
+    ]) as [number, number];
+    const record = (id: number, r: V1Range, outcome: RangeOutcome | null): RangeRecord => ({
+      task: id,
+      file: r.file,
+      index: r.idx,
+      key: `${id}-${r.file}-${r.idx}`,
+      scope: r.scope,
+      LFN: r.lfn,
+      GUID: r.guid,
+      startEvent: r.start_event,
+      lastEvent: r.last_event,
+      state: r.state,
+      attempt: r.attempt,
+      attemptsLeft: r.attempts_left,
+      worker: r.worker,
+      token: r.token,
+      leaseUntil: r.lease_until,
+      retryAt: r.retry_at,
+      eventsDone: r.events_done,
+      message: r.message,
+      outcome,
+    });
+    const outcomes: (RangeOutcome | null)[] = [null, null, null, 'finished', 'failed', null, null];
+    const key = (i: number): string => `${a}-0-${i}`;
+
+    let l = SqliteLedger.open(path);
+    try {
+      // The data, as version 1 left it, plus the outcome.
+      const spec = { dataset: 's:v1', rangeSize: 10, attempts: 3, priority: 2, label: 'written by v1' };
+      expect(await l.listTasks()).toEqual([
+        { id: a, spec, createdAt: 100, state: 'active', rangesTotal: 7, eventsTotal: 70 },
+        { id: b, spec: { ...spec, attempts: 2 }, createdAt: 100, state: 'cancelled', rangesTotal: 1, eventsTotal: 10 },
+      ]);
+      expect(await l.ranges(a)).toEqual(active.map((r, i) => record(a, r, outcomes[i]!)));
+      expect(await l.ranges(b)).toEqual([record(b, cancelled[0]!, 'cancelled')]);
+      expect((await l.heldBy('w')).map((x) => [x.range.key, x.token, x.eventRangeID])).toEqual([
+        [key(1), T(1), `${a}-0-1-1`],
+        [key(2), T(2), `${a}-0-2-2`],
+      ]);
+      expect(await l.progress(a)).toEqual({ ranges: { ready: 2, assigned: 1, running: 1, finished: 1, failed: 1, fatal: 1, cancelled: 0 }, eventsDone: 13 });
+
+      // Held ranges carry on under their tokens, with the new rules.
+      expect(await l.finish(key(1), T(1), 1)).toMatchObject({ kind: 'ok', range: { state: 'finished', outcome: 'finished', worker: null } });
+      expect((await l.finish(key(1), T(1), 2)).kind).toBe('duplicate');
+      expect(await l.renew('w', 1000, 9_999)).toBe(1);
+      const failure = { eventsDone: 4, message: 'oops', retryDelayMs: 0, now: 3 };
+      expect(await l.fail(key(2), T(2), failure)).toMatchObject({ kind: 'ok', range: { state: 'ready', outcome: 'failed', startEvent: 24, attemptsLeft: 1 } });
+      expect((await l.fail(key(2), T(2), failure)).kind).toBe('duplicate');
+      // Ranges whose outcome the state told answer repeats as version 1 did.
+      expect((await l.finish(key(3), T(3), 4)).kind).toBe('duplicate');
+      expect((await l.fail(key(3), T(3), failure)).kind).toBe('fenced');
+      expect((await l.fail(key(4), T(4), failure)).kind).toBe('duplicate');
+      expect((await l.finish(key(4), T(4), 4)).kind).toBe('fenced');
+      // Those it did not tell (fatal, ready after an attempt) fence every late report.
+      for (const i of [5, 6]) {
+        expect((await l.fail(key(i), T(i), failure)).kind).toBe('fenced');
+        expect((await l.release(key(i), T(i), true, 'late')).kind).toBe('fenced');
+        expect((await l.finish(key(i), T(i), 4)).kind).toBe('fenced');
+      }
+      expect((await l.finish(`${b}-0-0`, T(7), 4)).kind).toBe('fenced');
+      expect(await l.cancelTask(b)).toMatchObject({ id: b, state: 'cancelled' });
+
+      // Reap readies the failed range (its outcome stays), claims clear outcomes.
+      const reaped = await l.reap(500);
+      expect(reaped).toEqual({ released: [{ ...record(a, active[4]!, 'failed'), state: 'ready', retryAt: null }], completed: [] });
+      expect((await l.fail(key(4), T(4), failure)).kind).toBe('duplicate');
+      const claimed = await l.claim({ worker: 'v', task: a, max: 10, leaseMs: 100, now: 600 });
+      expect(claimed.map((x) => [x.range.key, x.range.attempt, x.range.outcome])).toEqual([
+        [key(0), 1, null],
+        [key(2), 3, null],
+        [key(4), 2, null],
+        [key(6), 2, null],
+      ]);
+      expect(new Set(claimed.map((x) => x.token)).size).toBe(4);
+      const t = await l.createTask({ ...spec, label: 'new' }, plans(1), 700);
+      expect(t.id).toBeGreaterThan(b);
+      const snapshot = [await l.listTasks(), await l.ranges(a), await l.ranges(b), await l.ranges(t.id)];
+      await l.close();
+
+      // Opened again: version 2, nothing migrated twice, nothing changed.
+      l = SqliteLedger.open(path);
+      expect([await l.listTasks(), await l.ranges(a), await l.ranges(b), await l.ranges(t.id)]).toEqual(snapshot);
+    } finally {
+      await l.close();
+    }
+    const db = new Database(path);
+    try {
+      expect(db.pragma('user_version', { simple: true })).toBe(2);
+      expect(db.pragma('application_id', { simple: true })).toBe(LEDGER_APPLICATION_ID);
+      expect(migrateLedgerSchema(db)).toEqual({ from: 2, to: 2 });
+      expect(() => db.prepare(`UPDATE ranges SET outcome = 'bogus' WHERE key = ?`).run(key(0))).toThrow(/CHECK constraint/);
+    } finally {
+      db.close();
+    }
+
+    // migrateLedgerSchema itself, on a fresh version-1 file: one step, 1 → 2.
+    const other = newPath();
+    writeV1Ledger(other, [{ task: { ...task, state: 'active', ranges_total: 1, events_total: 10, open: 1 }, ranges: [range(0, {})] }]);
+    const raw = new Database(other);
+    try {
+      expect(migrateLedgerSchema(raw)).toEqual({ from: 1, to: LEDGER_SCHEMA_VERSION });
+      expect(LEDGER_SCHEMA_VERSION).toBe(2);
+      expect(raw.prepare('SELECT outcome FROM ranges').all()).toEqual([{ outcome: null }]);
+    } finally {
+      raw.close();
+    }
+  });
+
   it('creates a task of 10,000 ranges in one quick transaction', async () => {
     const path = newPath();
     const l = SqliteLedger.open(path);
@@ -196,6 +343,7 @@ describe('SqliteLedger — durability and schema', () => {
       expect(leases.map((x) => x.range.key)).toEqual([0, 1, 2, 3, 4].map((i) => `${t.id}-0-${i}`));
       // A duplicate (file, index) is refused and nothing of the task is written.
       await expect(l.createTask(spec(), [...plans(3), ...plans(1)], 0)).rejects.toThrow(/planned twice/);
+      await expect(l.createTask(spec(), [...plans(3), ...plans(1)], 0)).rejects.toBeInstanceOf(LedgerError);
       expect((await l.listTasks()).map((x) => x.id)).toEqual([t.id]);
     } finally {
       await l.close();

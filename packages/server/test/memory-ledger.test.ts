@@ -75,10 +75,27 @@ describe('MemoryLedger', () => {
     await l.createTask(spec(), plans(2), 0);
     const [a, b] = await l.claim({ worker: 'w', task: 1, max: 2, leaseMs: 100, now: 0 });
     expect(await l.renew('w', 100, 50)).toBe(2);
-    expect(await l.reap(120)).toEqual([]);
+    expect(await l.reap(120)).toEqual({ released: [], completed: [] });
     const reaped = await l.reap(151);
-    expect(reaped.map((r) => r.key).sort()).toEqual([a!.range.key, b!.range.key].sort());
+    expect(reaped.released.map((r) => r.key).sort()).toEqual([a!.range.key, b!.range.key].sort());
+    expect(reaped.completed).toEqual([]);
     expect((await l.progress(1))!.ranges.ready).toBe(2);
+  });
+
+  it('hands out copies: changing a returned record or outcome changes nothing stored', async () => {
+    const l = new MemoryLedger();
+    await l.createTask(spec({ attempts: 1 }), plans(2), 0);
+    const [a, b] = await l.claim({ worker: 'w', task: 1, max: 2, leaseMs: 1000, now: 0 });
+    const stored = await l.getRange(a!.range.key);
+    (a!.range as { state: string }).state = 'finished';
+    const o = await l.fail(b!.range.key, b!.token, { eventsDone: 0, message: 'x', retryDelayMs: 0, now: 1 });
+    expect(o).toMatchObject({ kind: 'ok', range: { state: 'fatal', outcome: 'failed', worker: null } });
+    if (o.kind === 'ok') (o.range as { outcome: string | null }).outcome = 'released';
+    const r = (await l.reap(0)).released;
+    expect(r).toEqual([]);
+    expect(await l.getRange(a!.range.key)).toEqual(stored);
+    expect(await l.getRange(b!.range.key)).toMatchObject({ state: 'fatal', outcome: 'failed' });
+    expect(await l.fail(b!.range.key, b!.token, { eventsDone: 0, message: 'again', retryDelayMs: 0, now: 2 })).toMatchObject({ kind: 'duplicate' });
   });
 
   it('claims across tasks by priority, then age; cancel ends what is open', async () => {

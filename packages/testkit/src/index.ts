@@ -8,6 +8,8 @@ export { makeDataset, checkRangeFiles, type DatasetSpec, type RangeFileCheck } f
 export { startTestServer, createTask, taskStatus, type TestServerOptions, type CreatedTask, type TaskStatus } from './server.js';
 export { spawnWorker, runFromSource, REPO_ROOT, WORKER_CLI, ESS_CLI, FROM_SOURCE, type ProcessHandle, type WorkerProcessOptions } from './workers.js';
 export { RawWorker, type RawWorkerOptions } from './RawWorker.js';
+export { api, apiOk } from './api.js';
+export { runWorker, type InProcessWorker } from './inProcessWorkers.js';
 export {
   startNginx,
   startXrootd,

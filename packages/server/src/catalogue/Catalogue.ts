@@ -1,9 +1,8 @@
 /**
- * The catalogue (knowledge base): datasets, their files, each file's replicas, and each file's
- * event index, read once from the file's footer (one small read) and kept.
+ * The catalogue (knowledge base): datasets, their files, each file's replicas, each file's event
+ * index (read once from its footer: one small read) and the (run, event) index for event picking.
  */
-import { EventFile, type ByteSource } from '@ess/format';
-import type { SourceSet } from '../sources/index.js';
+import { EventFile } from '@ess/format';
 
 export interface Replica {
   /** Id of the source that serves it. */
@@ -50,11 +49,24 @@ export function parseDatasetId(id: string): { scope: string; name: string } | nu
   return m ? { scope: m[1]!, name: m[2]! } : null;
 }
 
+/** Reads bytes of a catalogued file from wherever its replicas are (the replica reader, with failover). */
+export type FileBytes = (file: CatalogueFile, offset: number, length: number) => Promise<Buffer>;
+
+/** Where one event lives, found by its physics identity. */
+export interface EventLocation {
+  readonly run: number;
+  readonly event: number;
+  readonly file: number;
+  readonly entry: number;
+}
+
 export class Catalogue {
   private readonly datasets = new Map<string, Dataset>();
   private readonly indexes = new Map<string, Promise<EventFile>>();
+  /** Per dataset, (run, event) → location, built from the files' footers on first use. */
+  private readonly eventIndexes = new Map<string, Promise<Map<string, EventLocation>>>();
 
-  constructor(private readonly sources: SourceSet) {}
+  constructor(private readonly bytes: FileBytes) {}
 
   add(dataset: Dataset): Dataset {
     if (this.datasets.has(dataset.id)) throw new CatalogueError('exists', `dataset ${dataset.id} is already registered`);
@@ -82,26 +94,69 @@ export class Catalogue {
     return f;
   }
 
+  /** Adds replicas (by LFN) to files of a dataset; a replica already known is kept once. */
+  addReplicas(dataset: string, replicas: ReadonlyMap<string, Replica>): Dataset {
+    const d = this.require(dataset);
+    const unknown = [...replicas.keys()].filter((lfn) => !d.files.some((f) => f.lfn === lfn));
+    if (unknown.length > 0) throw new CatalogueError('not_found', `dataset ${dataset} has no file ${unknown.slice(0, 3).join(', ')}`);
+    const files = d.files.map((f) => {
+      const r = replicas.get(f.lfn);
+      if (!r || f.replicas.some((x) => x.source === r.source && x.url === r.url)) return f;
+      return { ...f, replicas: [...f.replicas, r] };
+    });
+    const updated = { ...d, files };
+    this.datasets.set(dataset, updated);
+    return updated;
+  }
+
   /** The file's event index, read from its footer on first use and kept; concurrent callers share one read. */
   eventFile(file: CatalogueFile): Promise<EventFile> {
     const key = `${file.dataset}#${file.index}`;
     let p = this.indexes.get(key);
     if (!p) {
-      p = EventFile.open(this.byteSource(file));
+      p = EventFile.open({ size: file.size, read: (offset, length) => this.bytes(file, offset, length) }, { name: file.lfn });
       p.catch(() => this.indexes.delete(key));
       this.indexes.set(key, p);
     }
     return p;
   }
 
-  /** Reads of a file through its first replica's source (the cache and replica selection sit in `marshal`). */
-  byteSource(file: CatalogueFile): ByteSource {
-    const replica = file.replicas[0];
-    if (!replica) throw new CatalogueError('invalid', `file ${file.lfn} has no replica`);
-    const source = this.sources.require(replica.source);
-    return {
-      size: file.size,
-      read: (offset, length) => source.read(replica.url, offset, length),
-    };
+  /**
+   * Event picking: where each (run, event) of a dataset lives, from the run and event numbers its
+   * files' footers hold (the EventIndex), without opening any event.
+   */
+  async locateEvents(dataset: string, ids: readonly { run: number; event: number }[]): Promise<{ found: EventLocation[]; missing: { run: number; event: number }[] }> {
+    const index = await this.eventIndex(dataset);
+    const found: EventLocation[] = [];
+    const missing: { run: number; event: number }[] = [];
+    for (const id of ids) {
+      const at = index.get(`${id.run}:${id.event}`);
+      if (at) found.push(at);
+      else missing.push(id);
+    }
+    return { found, missing };
+  }
+
+  private eventIndex(dataset: string): Promise<Map<string, EventLocation>> {
+    let p = this.eventIndexes.get(dataset);
+    if (!p) {
+      const d = this.require(dataset);
+      p = (async () => {
+        const map = new Map<string, EventLocation>();
+        for (const f of d.files) {
+          const { index } = await this.eventFile(f);
+          if (!index.runs || !index.events) throw new CatalogueError('invalid', `${f.lfn} has no run and event numbers in its footer: its events cannot be picked`);
+          for (let i = 0; i < index.count; i++) {
+            const run = index.runs[i]!;
+            const event = index.events[i]!;
+            map.set(`${run}:${event}`, { run, event, file: f.index, entry: index.entryAt(i) });
+          }
+        }
+        return map;
+      })();
+      p.catch(() => this.eventIndexes.delete(dataset));
+      this.eventIndexes.set(dataset, p);
+    }
+    return p;
   }
 }

@@ -4,13 +4,13 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { openEventFile } from '@ess/format';
+import { MANIFEST_NAME, openEventFile, type GenParams } from '@ess/format';
 import type { Logger } from '../log.js';
 import type { CatalogueFile, Dataset } from './Catalogue.js';
 
 export const EVENT_FILE_SUFFIX = '.ess';
 
-interface ManifestFile {
+export interface ManifestFile {
   readonly lfn: string;
   readonly guid: string;
   readonly size: number;
@@ -27,36 +27,60 @@ async function subdirs(dir: string): Promise<string[]> {
   }
 }
 
+export interface DataDirContents {
+  /** Datasets whose files are in the folder, served by the local source. */
+  readonly local: Dataset[];
+  /** Datasets whose dataset.json says they are virtual: generated on request from these parameters. */
+  readonly virtual: GenParams[];
+}
+
 /** Reads every dataset folder under `root/datasets`. Files are served by the source `sourceId`. */
-export async function readDataDir(root: string, sourceId: string, log: Logger): Promise<Dataset[]> {
+export async function readDataDir(root: string, sourceId: string, log: Logger): Promise<DataDirContents> {
   const base = join(root, 'datasets');
-  const out: Dataset[] = [];
+  const local: Dataset[] = [];
+  const virtual: GenParams[] = [];
   for (const scope of await subdirs(base)) {
     for (const name of await subdirs(join(base, scope))) {
       const dir = join(base, scope, name);
       try {
-        const files = await readDatasetFiles(dir);
+        const manifest = await readManifest(dir);
+        if (manifest?.virtual) {
+          if (!manifest.generator) throw new Error('a virtual dataset.json needs its generator parameters');
+          virtual.push(manifest.generator.params);
+          continue;
+        }
+        const files = manifest?.files ?? (await readFooters(dir));
         if (files.length === 0) {
           log.warn({ dir }, 'dataset folder holds no event files; skipped');
           continue;
         }
-        out.push(makeDataset(scope, name, files, (lfn) => [{ source: sourceId, url: join(dir, lfn) }]));
+        local.push(makeDataset(scope, name, files, (lfn) => [{ source: sourceId, url: join(dir, lfn) }]));
       } catch (e) {
         log.error({ dir, err: e }, 'cannot load dataset folder; skipped');
       }
     }
   }
-  return out;
+  return { local, virtual };
 }
 
-async function readDatasetFiles(dir: string): Promise<ManifestFile[]> {
-  const manifestPath = join(dir, 'dataset.json');
+interface Manifest {
+  readonly files?: ManifestFile[];
+  readonly virtual?: boolean;
+  readonly generator?: { readonly params: GenParams };
+}
+
+async function readManifest(dir: string): Promise<Manifest | null> {
+  const manifestPath = join(dir, MANIFEST_NAME);
   try {
-    const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as { files?: ManifestFile[] };
-    if (Array.isArray(manifest.files)) return manifest.files;
+    return JSON.parse(await readFile(manifestPath, 'utf8')) as Manifest;
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`${manifestPath}: ${(e as Error).message}`);
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw new Error(`${manifestPath}: ${(e as Error).message}`);
   }
+}
+
+/** A folder without a manifest: each event file describes itself in its footer. */
+async function readFooters(dir: string): Promise<ManifestFile[]> {
   const names = (await readdir(dir)).filter((n) => n.endsWith(EVENT_FILE_SUFFIX)).sort();
   const files: ManifestFile[] = [];
   for (const lfn of names) {

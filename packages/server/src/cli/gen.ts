@@ -4,10 +4,15 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import cliProgress from 'cli-progress';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
   DEFAULT_SIZE_SIGMA,
+  GENERATOR_VERSION,
+  MANIFEST_NAME,
   MAX_SIZE_MEAN,
   datasetDir,
+  normalizeGenParams,
   formatSize,
   generateDataset,
   parseDatasetName,
@@ -121,7 +126,8 @@ export function genCommand(): Command {
     .addOption(new Option('--size-dist <dist>', 'event size distribution').choices(['fixed', 'exp', 'lognormal']).default('lognormal'))
     .addOption(new Option('--size-sigma <x>', 'sigma of ln(size) for lognormal').argParser(parseSigma).default(DEFAULT_SIZE_SIGMA))
     .addOption(new Option('--seed <n>', 'random seed').argParser(intIn(0, Number.MAX_SAFE_INTEGER)).default(1))
-    .action(async (opts: GenOptions, cmd: Command) => {
+    .option('--virtual', 'write only the dataset description: the server generates the events on request (virtual data)')
+    .action(async (opts: GenOptions & { virtual?: boolean }, cmd: Command) => {
       if (opts.data === undefined && opts.out === undefined) {
         cmd.error('error: give --data <dir> (writes to <dir>/datasets/<scope>/<name>) or --out <dir>');
       }
@@ -137,6 +143,24 @@ export function genCommand(): Command {
         sizeDist: opts.sizeDist,
         ...(opts.sizeDist === 'lognormal' ? { sizeSigma: opts.sizeSigma } : {}),
       };
+      if (opts.virtual) {
+        await mkdir(outDir, { recursive: true });
+        const manifest = {
+          format: 'ess-dataset',
+          version: 1,
+          scope,
+          name,
+          dataset: `${scope}:${name}`,
+          virtual: true,
+          generator: { name: 'ess-gen', version: GENERATOR_VERSION, params: normalizeGenParams(params) },
+          files: [],
+          totalEvents: params.files * params.eventsPerFile,
+          totalBytes: 0,
+        };
+        await writeFile(join(outDir, MANIFEST_NAME), JSON.stringify(manifest, null, 2) + '\n');
+        process.stdout.write(`described virtual ${scope}:${name}: ${params.files} files, ${params.files * params.eventsPerFile} events, generated on request -> ${outDir}\n`);
+        return;
+      }
       const progress = progressReporter(opts.files);
       const t0 = Date.now();
       let manifest;

@@ -34,6 +34,13 @@ interface ServeOptions {
   jwtAudience?: string;
   openMetrics?: boolean;
   insecureNoAuth?: boolean;
+  ledger: 'sqlite' | 'memory';
+  cache: boolean;
+  cacheMemory?: number;
+  cacheDisk?: number;
+  blockSize?: number;
+  prefetchRanges?: number;
+  virtualCostUs?: number;
 }
 
 /** Access control from the flags: explicit tokens/JWT, none (on request), or the generated admin token. */
@@ -73,6 +80,13 @@ export function serveCommand(): Command {
     .option('--jwt-audience <aud>', 'required JWT audience')
     .option('--open-metrics', 'serve /metrics without a token')
     .option('--insecure-no-auth', 'no access control at all: anyone who can connect may stream, watch and manage')
+    .addOption(new Option('--ledger <kind>', 'where task and range state lives (memory: nothing survives a restart)').choices(['sqlite', 'memory']).default('sqlite'))
+    .option('--cache-memory <size>', 'memory tier of the block cache (default 512MiB)', sizeOption(0))
+    .option('--cache-disk <size>', 'disk tier of the block cache, under <data>/cache; 0 for none (default 4GiB)', sizeOption(0))
+    .option('--block-size <size>', 'cache block size, aligned in the file (default 1MiB)', sizeOption(4096))
+    .option('--no-cache', 'no block cache: every read goes to a source')
+    .option('--prefetch-ranges <n>', 'ranges kept warm in the cache ahead of the workers (default 16; 0: none)', intOption(0, 100_000))
+    .option('--virtual-cost-us <us>', 'CPU time spent generating each virtual event (default 0)', intOption(0, 10_000_000))
     .action(async (o: ServeOptions) => {
       const log = createLogger(o.logLevel);
       const base = defaultConfig(resolve(o.data));
@@ -95,6 +109,16 @@ export function serveCommand(): Command {
         ...(o.drain !== undefined && { drainMs: o.drain }),
         ...(o.dashboard !== undefined && { dashboardDir: resolve(o.dashboard) }),
         ...(o.nodeId !== undefined && { nodeId: o.nodeId }),
+        ledger: o.ledger,
+        cache: o.cache
+          ? {
+              blockSize: o.blockSize ?? base.cache!.blockSize,
+              memoryBytes: o.cacheMemory ?? base.cache!.memoryBytes,
+              diskBytes: o.cacheDisk ?? base.cache!.diskBytes,
+            }
+          : null,
+        ...(o.prefetchRanges !== undefined && { prefetchRanges: o.prefetchRanges }),
+        ...(o.virtualCostUs !== undefined && { virtualCostUs: o.virtualCostUs }),
         auth: await authSetup(o).catch((e: unknown) => {
           log.fatal(`access control: ${(e as Error).message}`);
           process.exit(1);

@@ -19,8 +19,9 @@ import type { Catalogue } from '../catalogue/index.js';
 import type { Marshaller, RangeRequest } from '../marshal/index.js';
 import type { Logger } from '../log.js';
 import type { DeliveryTotals, HeldRange, WorkerSession } from '../stream/WorkerSession.js';
-import type { Lease, Ledger, LedgerOutcome, RangeRecord, TaskRecord, TaskSpec } from './Ledger.js';
-import { planRanges } from './TaskPlanner.js';
+import type { Lease, Ledger, LedgerOutcome, RangePlan, RangeRecord, TaskRecord, TaskSpec } from './Ledger.js';
+import type { RangePrefetcher } from './RangePrefetcher.js';
+import { planPickedRanges, planRanges } from './TaskPlanner.js';
 
 export interface DispatcherOptions {
   readonly leaseMs: number;
@@ -34,12 +35,17 @@ export interface DispatcherOptions {
   readonly retryDelayMs: number;
   /** How often lapsed leases are looked for. */
   readonly reapIntervalMs: number;
+  /** Warms the cache for the ranges handed out next (absent without a cache). */
+  readonly prefetcher?: RangePrefetcher | undefined;
   readonly log: Logger;
 }
 
 export interface NewTask {
   readonly dataset: string;
+  /** Events per range (for picked events: the most adjacent ones merged into one range). */
   readonly rangeSize: number;
+  /** Event picking: only these events, by (run, event number), instead of the whole dataset. */
+  readonly events?: readonly { readonly run: number; readonly event: number }[] | undefined;
   readonly attempts?: number | undefined;
   readonly priority?: number | undefined;
   readonly label?: string | undefined;
@@ -111,15 +117,28 @@ export class Dispatcher {
       priority: req.priority ?? 0,
       label: req.label ?? '',
     };
-    const task = await this.ledger.createTask(spec, planRanges(dataset, req.rangeSize), Date.now());
+    let plans: RangePlan[];
+    if (req.events) {
+      const { found, missing } = await this.catalogue.locateEvents(dataset.id, req.events);
+      if (missing.length > 0) {
+        const some = missing.slice(0, 5).map((m) => `(${m.run}, ${m.event})`).join(', ');
+        throw new DispatchError(ErrorCode.notFound, `${missing.length} picked events are not in ${dataset.id}: ${some}${missing.length > 5 ? ', ...' : ''}`);
+      }
+      plans = planPickedRanges(dataset, found, req.rangeSize);
+    } else {
+      plans = planRanges(dataset, req.rangeSize);
+    }
+    const task = await this.ledger.createTask(spec, plans, Date.now());
     this.log.info({ task: task.id, dataset: spec.dataset, ranges: task.rangesTotal, events: task.eventsTotal }, 'task created');
+    this.options.prefetcher?.kick();
     this.wake();
     return task;
   }
 
+  /** Cancels an active task; a complete or cancelled one is returned as it is. */
   async cancelTask(id: number): Promise<TaskRecord | null> {
     const task = await this.ledger.cancelTask(id);
-    if (!task) return null;
+    if (!task || task.state !== TaskStateName.cancelled) return task;
     for (const s of this.sessions.values()) {
       for (const held of [...s.held.values()]) {
         if (held.range.taskID === id) {
@@ -176,6 +195,7 @@ export class Dispatcher {
         if (r.state === RangeState.running) session.held.get(e.range)!.running = true;
         kept.add(r.key);
         accepted.push(e.range);
+        this.totals.rangesResumed++;
       } catch (err) {
         refused.push({ range: e.range, code: ErrorCode.sourceUnavailable, reason: (err as Error).message });
       }
@@ -335,6 +355,7 @@ export class Dispatcher {
     }
     session.claiming -= want - leases.length;
     await Promise.all(leases.map((lease) => this.deliver(session, lease)));
+    if (leases.length > 0) this.options.prefetcher?.kick();
     if (leases.length === 0 && session.held.size === 0 && session.task !== null) {
       const task = await this.ledger.getTask(session.task);
       if (task && task.state !== TaskStateName.active) {
@@ -350,6 +371,7 @@ export class Dispatcher {
       const task = await this.ledger.getTask(r.task);
       if (!task) throw new Error(`task ${r.task} vanished`);
       const stream = await this.marshaller.open(this.rangeRequest(lease.eventRangeID, task.spec.dataset, r), session.limits.maxChunk);
+      this.options.prefetcher?.claimed(r.key);
       session.claiming--;
       if (session.closed) {
         await this.settle(this.ledger.release(r.key, lease.token, false, 'worker left before delivery'));
@@ -413,9 +435,9 @@ export class Dispatcher {
 
   private async reap(): Promise<void> {
     try {
-      const changed = await this.ledger.reap(Date.now());
-      if (changed.length === 0) return;
-      for (const r of changed) {
+      const { released, completed } = await this.ledger.reap(Date.now());
+      if (released.length === 0 && completed.length === 0) return;
+      for (const r of released) {
         for (const s of this.sessions.values()) {
           for (const held of [...s.held.values()]) {
             if (held.key === r.key) {
@@ -425,6 +447,8 @@ export class Dispatcher {
           }
         }
       }
+      // After the revokes, so that subscribers left with nothing held get their `done`.
+      for (const id of completed) this.taskCompleted(id);
       this.wake();
     } catch (e) {
       this.log.error({ err: e }, 'reaping leases failed');

@@ -4,17 +4,23 @@
  */
 import { randomBytes } from 'node:crypto';
 import { RangeState, TERMINAL_STATES, TaskStateName, formatRangeId, rangeKey, type RangeCounts } from '@ess/protocol';
-import type {
-  ClaimRequest,
-  FailOutcome,
-  Lease,
-  Ledger,
-  LedgerOutcome,
-  RangePlan,
-  RangeRecord,
-  TaskProgress,
-  TaskRecord,
-  TaskSpec,
+import {
+  checkClaim,
+  checkFailure,
+  checkTask,
+  reportVerdict,
+  type ClaimRequest,
+  type FailOutcome,
+  type Lease,
+  type Ledger,
+  type LedgerOutcome,
+  type RangePlan,
+  type RangeRecord,
+  type ReapResult,
+  type ReportKind,
+  type TaskProgress,
+  type TaskRecord,
+  type TaskSpec,
 } from './Ledger.js';
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -35,12 +41,16 @@ export function emptyCounts(): Mutable<RangeCounts> {
   return { ready: 0, assigned: 0, running: 0, finished: 0, failed: 0, fatal: 0, cancelled: 0 };
 }
 
+/** An `ok` outcome carrying the record as stored now (call it after every change). */
+const ok = (r: RangeRecord, taskComplete: boolean): LedgerOutcome => ({ kind: 'ok', range: { ...r }, taskComplete });
+
 export class MemoryLedger implements Ledger {
   private readonly tasks = new Map<number, TaskEntry>();
   private readonly byKey = new Map<string, { task: TaskEntry; pos: number }>();
   private nextTaskId = 1;
 
   async createTask(spec: TaskSpec, plans: readonly RangePlan[], now: number): Promise<TaskRecord> {
+    checkTask(spec, plans);
     const id = this.nextTaskId++;
     const ranges = plans.map(
       (p): Mutable<RangeRecord> => ({
@@ -62,6 +72,7 @@ export class MemoryLedger implements Ledger {
         retryAt: null,
         eventsDone: 0,
         message: null,
+        outcome: null,
       }),
     );
     const eventsTotal = plans.reduce((n, p) => n + p.lastEvent - p.startEvent + 1, 0);
@@ -95,8 +106,12 @@ export class MemoryLedger implements Ledger {
   async cancelTask(id: number): Promise<TaskRecord | null> {
     const t = this.tasks.get(id);
     if (!t) return null;
+    // Only an active task changes; a complete or cancelled one keeps its state.
+    if (t.record.state !== TaskStateName.active) return { ...t.record };
     for (const r of t.ranges) {
-      if (!TERMINAL_STATES.has(r.state)) this.settle(t, r, RangeState.cancelled);
+      if (TERMINAL_STATES.has(r.state)) continue;
+      r.outcome = 'cancelled';
+      this.settle(t, r, RangeState.cancelled);
     }
     t.ready = [];
     t.record.state = TaskStateName.cancelled;
@@ -125,6 +140,7 @@ export class MemoryLedger implements Ledger {
   }
 
   async claim(req: ClaimRequest): Promise<Lease[]> {
+    checkClaim(req);
     const leases: Lease[] = [];
     for (const t of this.claimOrder(req.task)) {
       while (leases.length < req.max && t.ready.length > 0) {
@@ -135,6 +151,7 @@ export class MemoryLedger implements Ledger {
         r.token = newFencingToken();
         r.leaseUntil = req.now + req.leaseMs;
         r.retryAt = null;
+        r.outcome = null;
         leases.push(this.lease(r));
       }
       if (leases.length >= req.max) break;
@@ -157,7 +174,9 @@ export class MemoryLedger implements Ledger {
     let n = 0;
     for (const t of this.tasks.values()) {
       for (const r of t.ranges) {
-        if (r.worker === worker && (r.state === RangeState.assigned || r.state === RangeState.running)) {
+        const held = r.worker === worker && (r.state === RangeState.assigned || r.state === RangeState.running);
+        // A lapsed lease is not renewed: it waits for reap.
+        if (held && r.leaseUntil !== null && r.leaseUntil > now) {
           r.leaseUntil = now + leaseMs;
           n++;
         }
@@ -177,75 +196,63 @@ export class MemoryLedger implements Ledger {
   }
 
   async start(key: string, token: string): Promise<LedgerOutcome> {
-    return this.fenced(key, token, RangeState.running, (t, r) => {
-      if (r.state === RangeState.running) return { kind: 'duplicate', range: { ...r } };
+    return this.report(key, token, 'start', (_t, r) => {
       r.state = RangeState.running;
-      return { kind: 'ok', range: { ...r }, taskComplete: false };
+      return ok(r, false);
     });
   }
 
   async finish(key: string, token: string, _now?: number): Promise<LedgerOutcome> {
-    return this.fenced(key, token, RangeState.finished, (t, r) => {
+    return this.report(key, token, 'finish', (t, r) => {
       r.eventsDone += r.lastEvent - r.startEvent + 1;
-      const taskComplete = this.settle(t, r, RangeState.finished);
-      return { kind: 'ok', range: { ...r }, taskComplete };
+      r.outcome = 'finished';
+      return ok(r, this.settle(t, r, RangeState.finished));
     });
   }
 
   async fail(key: string, token: string, o: FailOutcome): Promise<LedgerOutcome> {
-    return this.fenced(key, token, RangeState.failed, (t, r) => {
+    checkFailure(o);
+    return this.report(key, token, 'fail', (t, r) => {
       const span = r.lastEvent - r.startEvent + 1;
-      const done = Math.max(0, Math.min(o.eventsDone, span));
+      const done = Math.min(o.eventsDone, span);
       r.message = o.message;
-      if (done === span) {
-        // Every event was done before the failure was noticed: nothing is left to retry.
-        r.eventsDone += done;
-        return { kind: 'ok', range: { ...r }, taskComplete: this.settle(t, r, RangeState.finished) };
-      }
+      r.outcome = 'failed';
       r.eventsDone += done;
+      // Every event was done before the failure was noticed: nothing is left to retry.
+      if (done === span) return ok(r, this.settle(t, r, RangeState.finished));
       r.startEvent += done;
       r.attemptsLeft -= 1;
-      if (r.attemptsLeft <= 0) return { kind: 'ok', range: { ...r }, taskComplete: this.settle(t, r, RangeState.fatal) };
+      if (r.attemptsLeft <= 0) return ok(r, this.settle(t, r, RangeState.fatal));
       r.state = RangeState.failed;
       r.retryAt = o.now + o.retryDelayMs;
       r.worker = null;
       r.leaseUntil = null;
       if (o.retryDelayMs <= 0) this.makeReady(t, r);
-      return { kind: 'ok', range: { ...r }, taskComplete: false };
+      return ok(r, false);
     });
   }
 
   async release(key: string, token: string, consumeAttempt: boolean, reason: string): Promise<LedgerOutcome> {
-    const at = this.byKey.get(key);
-    if (!at) return { kind: 'unknown' };
-    const t = at.task;
-    const r = t.ranges[at.pos]!;
-    if (r.token !== token || (r.state !== RangeState.assigned && r.state !== RangeState.running)) {
-      return { kind: 'fenced', range: { ...r } };
-    }
-    r.message = reason;
-    if (consumeAttempt) r.attemptsLeft -= 1;
-    if (r.attemptsLeft <= 0) return { kind: 'ok', range: { ...r }, taskComplete: this.settle(t, r, RangeState.fatal) };
-    this.makeReady(t, r);
-    return { kind: 'ok', range: { ...r }, taskComplete: false };
+    return this.report(key, token, 'release', (t, r) => ok(r, this.releaseHeld(t, r, consumeAttempt, reason)));
   }
 
-  async reap(now: number): Promise<RangeRecord[]> {
-    const changed: RangeRecord[] = [];
+  async reap(now: number): Promise<ReapResult> {
+    const released: RangeRecord[] = [];
+    const completed: number[] = [];
     for (const t of this.tasks.values()) {
       if (t.record.state !== TaskStateName.active) continue;
       for (const r of t.ranges) {
         const held = r.state === RangeState.assigned || r.state === RangeState.running;
         if (held && r.leaseUntil !== null && r.leaseUntil <= now) {
-          await this.release(r.key, r.token!, true, 'lease expired');
-          changed.push({ ...r });
+          if (this.releaseHeld(t, r, true, 'lease expired')) completed.push(t.record.id);
+          released.push({ ...r });
         } else if (r.state === RangeState.failed && r.retryAt !== null && r.retryAt <= now) {
           this.makeReady(t, r);
-          changed.push({ ...r });
+          released.push({ ...r });
         }
       }
     }
-    return changed;
+    return { released, completed };
   }
 
   async close(): Promise<void> {}
@@ -271,24 +278,31 @@ export class MemoryLedger implements Ledger {
   }
 
   /**
-   * Runs `apply` when `token` is the range's current lease; answers `duplicate` when the range
-   * already reached `target` under this very token (a retried report), `fenced` otherwise.
+   * A report under `token`: runs `apply` when reportVerdict (Ledger.ts) says the write happens,
+   * answers `duplicate` or `fenced` otherwise.
    */
-  private fenced(
+  private report(
     key: string,
     token: string,
-    target: RangeState,
+    kind: ReportKind,
     apply: (t: TaskEntry, r: Mutable<RangeRecord>) => LedgerOutcome,
   ): LedgerOutcome {
     const at = this.byKey.get(key);
     if (!at) return { kind: 'unknown' };
     const r = at.task.ranges[at.pos]!;
-    if (r.token !== token) return { kind: 'fenced', range: { ...r } };
-    if (r.state === RangeState.assigned || r.state === RangeState.running) return apply(at.task, r);
-    if (r.state === target || (target === RangeState.failed && r.state === RangeState.fatal)) {
-      return { kind: 'duplicate', range: { ...r } };
-    }
-    return { kind: 'fenced', range: { ...r } };
+    const verdict = reportVerdict(r, token, kind);
+    if (verdict === 'apply') return apply(at.task, r);
+    return { kind: verdict, range: { ...r } };
+  }
+
+  /** A held range given up (outcome `released`): back to ready, or fatal with no attempt left. Returns true when that completed the task. */
+  private releaseHeld(t: TaskEntry, r: Mutable<RangeRecord>, consumeAttempt: boolean, reason: string): boolean {
+    r.message = reason;
+    r.outcome = 'released';
+    if (consumeAttempt) r.attemptsLeft -= 1;
+    if (r.attemptsLeft <= 0) return this.settle(t, r, RangeState.fatal);
+    this.makeReady(t, r);
+    return false;
   }
 
   private makeReady(t: TaskEntry, r: Mutable<RangeRecord>): void {

@@ -23,23 +23,31 @@
  * `fatal` at zero). Nothing is reset at open — a server that restarts faster than the lease gives
  * its workers the chance to carry on. `failed` ranges keep their retry time.
  *
- * Schema: versioned with `PRAGMA user_version` (see LEDGER_SCHEMA_VERSION and MIGRATIONS); opening
- * a file written by a newer ESS fails with a clear error rather than guessing.
+ * Schema: versioned with `PRAGMA user_version` (see LEDGER_SCHEMA_VERSION and MIGRATIONS); a file
+ * of an older version is migrated at open, one version per transaction; opening a file written by
+ * a newer ESS fails with a clear error rather than guessing.
  */
 import Database from 'better-sqlite3';
 import { RangeState, TaskStateName, formatRangeId, rangeKey } from '@ess/protocol';
 import type { Logger } from '../log.js';
-import type {
-  ClaimRequest,
-  FailOutcome,
-  Lease,
-  Ledger,
-  LedgerOutcome,
-  RangePlan,
-  RangeRecord,
-  TaskProgress,
-  TaskRecord,
-  TaskSpec,
+import {
+  checkClaim,
+  checkFailure,
+  checkTask,
+  reportVerdict,
+  type ClaimRequest,
+  type FailOutcome,
+  type Lease,
+  type Ledger,
+  type LedgerOutcome,
+  type RangeOutcome,
+  type RangePlan,
+  type RangeRecord,
+  type ReapResult,
+  type ReportKind,
+  type TaskProgress,
+  type TaskRecord,
+  type TaskSpec,
 } from './Ledger.js';
 import { emptyCounts, newFencingToken } from './MemoryLedger.js';
 
@@ -57,7 +65,7 @@ export interface SqliteLedgerOptions {
 }
 
 /** The schema version this code reads and writes. */
-export const LEDGER_SCHEMA_VERSION = 1;
+export const LEDGER_SCHEMA_VERSION = 2;
 /** `PRAGMA application_id` of an ESS ledger file ('ESSL'), so that a foreign SQLite file is refused. */
 export const LEDGER_APPLICATION_ID = 0x4553534c;
 
@@ -108,6 +116,21 @@ CREATE INDEX ranges_lease ON ranges (lease_until) WHERE lease_until IS NOT NULL;
 CREATE INDEX ranges_retry ON ranges (retry_at) WHERE retry_at IS NOT NULL;
 `;
 
+/**
+ * Version 2: `ranges.outcome`, the outcome recorded under the range's current token (see Ledger.ts),
+ * which decides whether a repeated report is a duplicate. Ranges of a version-1 file get the
+ * outcome their state tells without doubt, so that they answer repeated reports as version 1 did:
+ * `finished` → 'finished' (version 1 did not tell a finish from a failure that reported every event
+ * done, and answered a repeated finish as a duplicate), `failed` → 'failed', `cancelled` →
+ * 'cancelled'. `fatal` ranges and `ready` ranges after an attempt could have got there through a
+ * failure or a release: they stay NULL, so a late report with their last token is fenced. Held
+ * ranges and ranges never claimed are NULL anyway.
+ */
+const SCHEMA_V2 = `
+ALTER TABLE ranges ADD COLUMN outcome TEXT CHECK (outcome IN ('finished', 'failed', 'released', 'cancelled'));
+UPDATE ranges SET outcome = state WHERE state IN ('finished', 'failed', 'cancelled');
+`;
+
 interface Migration {
   readonly to: number;
   readonly up: (db: Database.Database) => void;
@@ -121,6 +144,10 @@ const MIGRATIONS: readonly Migration[] = [
       db.exec(SCHEMA_V1);
       db.pragma(`application_id = ${LEDGER_APPLICATION_ID}`);
     },
+  },
+  {
+    to: 2,
+    up: (db) => db.exec(SCHEMA_V2),
   },
 ];
 
@@ -188,6 +215,7 @@ interface RangeRow {
   retry_at: number | null;
   events_done: number;
   message: string | null;
+  outcome: RangeOutcome | null;
 }
 
 type Range = Mutable<RangeRecord>;
@@ -221,22 +249,41 @@ function prepareStatements(db: Database.Database) {
       `SELECT * FROM ranges INDEXED BY ranges_ready WHERE task = ? AND state = 'ready' ORDER BY file, idx LIMIT ?`,
     ),
     assign: db.prepare<[string, string, number, number, number, number]>(
-      `UPDATE ranges SET state = 'assigned', attempt = attempt + 1, worker = ?, token = ?, lease_until = ?, retry_at = NULL
+      `UPDATE ranges SET state = 'assigned', attempt = attempt + 1, worker = ?, token = ?, lease_until = ?, retry_at = NULL,
+         outcome = NULL
        WHERE task = ? AND file = ? AND idx = ?`,
     ),
     saveRange: db.prepare<
-      [number, RangeState, number, number, string | null, string | null, number | null, number | null, number, string | null, number, number, number]
+      [
+        number,
+        RangeState,
+        number,
+        number,
+        string | null,
+        string | null,
+        number | null,
+        number | null,
+        number,
+        string | null,
+        RangeOutcome | null,
+        number,
+        number,
+        number,
+      ]
     >(
       `UPDATE ranges SET start_event = ?, state = ?, attempt = ?, attempts_left = ?, worker = ?, token = ?, lease_until = ?,
-         retry_at = ?, events_done = ?, message = ?
+         retry_at = ?, events_done = ?, message = ?, outcome = ?
        WHERE task = ? AND file = ? AND idx = ?`,
     ),
-    renew: db.prepare<[number, string]>(`UPDATE ranges SET lease_until = ? WHERE worker = ? AND state IN ${HELD}`),
+    // Only leases that have not lapsed: a lapsed one waits for reap.
+    renew: db.prepare<[number, string, number]>(
+      `UPDATE ranges SET lease_until = ? WHERE worker = ? AND state IN ${HELD} AND lease_until > ?`,
+    ),
     heldBy: db.prepare<[string], RangeRow>(
       `SELECT * FROM ranges INDEXED BY ranges_worker WHERE worker = ? AND state IN ${HELD} ORDER BY task, file, idx`,
     ),
     cancelRanges: db.prepare<[number]>(
-      `UPDATE ranges SET state = 'cancelled', worker = NULL, lease_until = NULL, retry_at = NULL
+      `UPDATE ranges SET state = 'cancelled', outcome = 'cancelled', worker = NULL, lease_until = NULL, retry_at = NULL
        WHERE task = ? AND state NOT IN ${TERMINAL}`,
     ),
     due: db.prepare<[number, number], RangeRow>(
@@ -274,6 +321,7 @@ function toRange(row: RangeRow): Range {
     retryAt: row.retry_at,
     eventsDone: row.events_done,
     message: row.message,
+    outcome: row.outcome,
   };
 }
 
@@ -299,9 +347,15 @@ function toLease(r: RangeRecord): Lease {
 
 const isHeld = (s: RangeState): boolean => s === RangeState.assigned || s === RangeState.running;
 
-/** `max` as MemoryLedger's loops read it (`while (n < max)`), as an SQL LIMIT (-1: none). */
-function limitOf(max: number, nanMeans: number): number {
-  if (Number.isNaN(max)) return nanMeans;
+/** An `ok` outcome carrying the record as stored now (call it after every change). */
+const ok = (r: RangeRecord, taskComplete: boolean): LedgerOutcome => ({ kind: 'ok', range: { ...r }, taskComplete });
+
+/**
+ * peek's `max` as MemoryLedger's loop reads it (`if (n >= max) stop` before each push), as an SQL
+ * LIMIT (-1: none): NaN means no limit. (claim's `max` is checked by checkClaim instead.)
+ */
+function peekLimit(max: number): number {
+  if (Number.isNaN(max)) return -1;
   if (max <= 0) return 0;
   return Number.isFinite(max) ? Math.ceil(max) : -1;
 }
@@ -320,7 +374,7 @@ export class SqliteLedger implements Ledger {
   private readonly txFinish: Tx<[string, string], LedgerOutcome>;
   private readonly txFail: Tx<[string, string, FailOutcome], LedgerOutcome>;
   private readonly txRelease: Tx<[string, string, boolean, string], LedgerOutcome>;
-  private readonly txReap: Tx<[number], RangeRecord[]>;
+  private readonly txReap: Tx<[number], ReapResult>;
 
   /** Opens (creating or migrating) the ledger at `path`; ':memory:' gives a throwaway one for tests. */
   static open(path: string, options: SqliteLedgerOptions = {}): SqliteLedger {
@@ -363,30 +417,32 @@ export class SqliteLedger implements Ledger {
     this.txProgress = read((id) => this.doProgress(id));
     this.txClaim = write((req) => this.doClaim(req));
     this.txPeek = read((task, max) => this.doPeek(task, max));
-    this.txRenew = write((worker, leaseMs, now) => this.s.renew.run(now + leaseMs, worker).changes);
+    this.txRenew = write((worker, leaseMs, now) => this.s.renew.run(now + leaseMs, worker, now).changes);
     this.txStart = write((key, token) =>
-      this.fenced(key, token, RangeState.running, (r) => {
-        if (r.state === RangeState.running) return { kind: 'duplicate', range: { ...r } };
+      this.report(key, token, 'start', (r) => {
         r.state = RangeState.running;
         this.save(r);
-        return { kind: 'ok', range: { ...r }, taskComplete: false };
+        return ok(r, false);
       }),
     );
     this.txFinish = write((key, token) =>
-      this.fenced(key, token, RangeState.finished, (r) => {
+      this.report(key, token, 'finish', (r) => {
         r.eventsDone += r.lastEvent - r.startEvent + 1;
-        const taskComplete = this.settle(r, RangeState.finished);
-        return { kind: 'ok', range: { ...r }, taskComplete };
+        r.outcome = 'finished';
+        return ok(r, this.settle(r, RangeState.finished));
       }),
     );
-    this.txFail = write((key, token, o) => this.fenced(key, token, RangeState.failed, (r) => this.doFail(r, o)));
-    this.txRelease = write((key, token, consume, reason) => this.doRelease(key, token, consume, reason));
+    this.txFail = write((key, token, o) => this.report(key, token, 'fail', (r) => this.doFail(r, o)));
+    this.txRelease = write((key, token, consume, reason) =>
+      this.report(key, token, 'release', (r) => ok(r, this.releaseHeld(r, consume, reason))),
+    );
     this.txReap = write((now) => this.doReap(now));
   }
 
   // ---- tasks ----------------------------------------------------------------------------------
 
   async createTask(spec: TaskSpec, ranges: readonly RangePlan[], now: number): Promise<TaskRecord> {
+    checkTask(spec, ranges);
     return this.txCreateTask(spec, ranges, now);
   }
 
@@ -419,6 +475,7 @@ export class SqliteLedger implements Ledger {
   // ---- leases ---------------------------------------------------------------------------------
 
   async claim(request: ClaimRequest): Promise<Lease[]> {
+    checkClaim(request);
     return this.txClaim(request);
   }
 
@@ -443,6 +500,7 @@ export class SqliteLedger implements Ledger {
   }
 
   async fail(key: string, token: string, outcome: FailOutcome): Promise<LedgerOutcome> {
+    checkFailure(outcome);
     return this.txFail(key, token, outcome);
   }
 
@@ -450,7 +508,7 @@ export class SqliteLedger implements Ledger {
     return this.txRelease(key, token, consumeAttempt, reason);
   }
 
-  async reap(now: number): Promise<RangeRecord[]> {
+  async reap(now: number): Promise<ReapResult> {
     return this.txReap(now);
   }
 
@@ -477,15 +535,9 @@ export class SqliteLedger implements Ledger {
     );
     const id = Number(lastInsertRowid);
     const insert = this.s.insertRange;
+    // checkTask refused a (file, index) planned twice; the primary key would refuse it too (and roll all back).
     for (const p of plans) {
-      try {
-        insert.run(id, p.file, p.index, rangeKey({ task: id, file: p.file, range: p.index }), p.scope, p.LFN, p.GUID, p.startEvent, p.lastEvent, spec.attempts);
-      } catch (e) {
-        if ((e as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT')) {
-          throw new Error(`createTask: range (file ${p.file}, index ${p.index}) is planned twice`, { cause: e });
-        }
-        throw e;
-      }
+      insert.run(id, p.file, p.index, rangeKey({ task: id, file: p.file, range: p.index }), p.scope, p.LFN, p.GUID, p.startEvent, p.lastEvent, spec.attempts);
     }
     return { id, spec, createdAt: now, state, rangesTotal: plans.length, eventsTotal };
   }
@@ -493,8 +545,9 @@ export class SqliteLedger implements Ledger {
   private doCancelTask(id: number): TaskRecord | null {
     const row = this.s.task.get(id);
     if (!row) return null;
+    // Only an active task changes; a complete or cancelled one keeps its state.
+    if (row.state !== TaskStateName.active) return toTask(row);
     const n = this.s.cancelRanges.run(id).changes;
-    // As MemoryLedger: the task ends `cancelled` whatever state it was in (also `complete`).
     this.s.updateTask.run(TaskStateName.cancelled, row.open - n, id);
     return toTask({ ...row, state: TaskStateName.cancelled, open: row.open - n });
   }
@@ -518,12 +571,11 @@ export class SqliteLedger implements Ledger {
 
   private doClaim(req: ClaimRequest): Lease[] {
     const leases: Lease[] = [];
-    const limit = limitOf(req.max, 0);
+    const limit = req.max; // a non-negative safe integer (checkClaim)
     if (limit === 0) return leases;
     const leaseUntil = req.now + req.leaseMs;
     for (const task of this.claimOrder(req.task)) {
-      const want = limit < 0 ? -1 : limit - leases.length;
-      for (const row of this.s.ready.all(task, want)) {
+      for (const row of this.s.ready.all(task, limit - leases.length)) {
         const token = newFencingToken();
         this.s.assign.run(req.worker, token, leaseUntil, row.task, row.file, row.idx);
         const r = toRange(row);
@@ -533,16 +585,16 @@ export class SqliteLedger implements Ledger {
         r.token = token;
         r.leaseUntil = leaseUntil;
         r.retryAt = null;
+        r.outcome = null;
         leases.push(toLease(r));
       }
-      if (limit > 0 && leases.length >= limit) break;
+      if (leases.length >= limit) break;
     }
     return leases;
   }
 
   private doPeek(task: number | null, max: number): RangeRecord[] {
-    // MemoryLedger's peek checks `out.length >= max` before each push, so NaN means "no limit".
-    const limit = limitOf(max, -1);
+    const limit = peekLimit(max);
     if (limit === 0) return [];
     const out: RangeRecord[] = [];
     for (const t of this.claimOrder(task)) {
@@ -553,81 +605,58 @@ export class SqliteLedger implements Ledger {
   }
 
   /**
-   * Runs `apply` when `token` is the range's current lease; answers `duplicate` when the range
-   * already reached `target` under this very token (a retried report), `fenced` otherwise.
+   * A report under `token`: runs `apply` when reportVerdict (Ledger.ts) says the write happens,
+   * answers `duplicate` or `fenced` otherwise.
    */
-  private fenced(key: string, token: string, target: RangeState, apply: (r: Range) => LedgerOutcome): LedgerOutcome {
+  private report(key: string, token: string, kind: ReportKind, apply: (r: Range) => LedgerOutcome): LedgerOutcome {
     const row = this.s.range.get(key);
     if (!row) return { kind: 'unknown' };
     const r = toRange(row);
-    if (r.token !== token) return { kind: 'fenced', range: r };
-    if (isHeld(r.state)) return apply(r);
-    if (r.state === target || (target === RangeState.failed && r.state === RangeState.fatal)) return { kind: 'duplicate', range: r };
-    return { kind: 'fenced', range: r };
+    const verdict = reportVerdict(r, token, kind);
+    if (verdict === 'apply') return apply(r);
+    return { kind: verdict, range: r };
   }
 
   private doFail(r: Range, o: FailOutcome): LedgerOutcome {
     const span = r.lastEvent - r.startEvent + 1;
-    const done = Math.max(0, Math.min(o.eventsDone, span));
+    const done = Math.min(o.eventsDone, span);
     r.message = o.message;
-    if (done === span) {
-      // Every event was done before the failure was noticed: nothing is left to retry.
-      r.eventsDone += done;
-      return this.settledOutcome(r, RangeState.finished);
-    }
+    r.outcome = 'failed';
     r.eventsDone += done;
+    // Every event was done before the failure was noticed: nothing is left to retry.
+    if (done === span) return ok(r, this.settle(r, RangeState.finished));
     r.startEvent += done;
     r.attemptsLeft -= 1;
-    if (r.attemptsLeft <= 0) return this.settledOutcome(r, RangeState.fatal);
+    if (r.attemptsLeft <= 0) return ok(r, this.settle(r, RangeState.fatal));
     r.state = RangeState.failed;
     r.retryAt = o.now + o.retryDelayMs;
     r.worker = null;
     r.leaseUntil = null;
     if (o.retryDelayMs <= 0) this.makeReady(r);
     else this.save(r);
-    return { kind: 'ok', range: { ...r }, taskComplete: false };
+    return ok(r, false);
   }
 
-  private doRelease(key: string, token: string, consumeAttempt: boolean, reason: string): LedgerOutcome {
-    const row = this.s.range.get(key);
-    if (!row) return { kind: 'unknown' };
-    const r = toRange(row);
-    if (r.token !== token || !isHeld(r.state)) return { kind: 'fenced', range: r };
-    return this.releaseHeld(r, consumeAttempt, reason);
-  }
-
-  private releaseHeld(r: Range, consumeAttempt: boolean, reason: string): LedgerOutcome {
+  /** A held range given up (outcome `released`): back to ready, or fatal with no attempt left. Returns true when that completed the task. */
+  private releaseHeld(r: Range, consumeAttempt: boolean, reason: string): boolean {
     r.message = reason;
+    r.outcome = 'released';
     if (consumeAttempt) r.attemptsLeft -= 1;
-    if (r.attemptsLeft <= 0) return this.settledOutcome(r, RangeState.fatal);
+    if (r.attemptsLeft <= 0) return this.settle(r, RangeState.fatal);
     this.makeReady(r);
-    return { kind: 'ok', range: { ...r }, taskComplete: false };
+    return false;
   }
 
-  private doReap(now: number): RangeRecord[] {
-    const changed: RangeRecord[] = [];
+  private doReap(now: number): ReapResult {
+    const released: RangeRecord[] = [];
+    const completed: number[] = [];
     for (const row of this.s.due.all(now, now)) {
       const r = toRange(row);
-      if (isHeld(r.state)) this.releaseHeld(r, true, 'lease expired');
-      else this.makeReady(r);
-      changed.push({ ...r });
+      if (!isHeld(r.state)) this.makeReady(r);
+      else if (this.releaseHeld(r, true, 'lease expired')) completed.push(r.task);
+      released.push({ ...r });
     }
-    return changed;
-  }
-
-  /**
-   * The outcome of a write that ends the range (fatal, or finished through `fail`).
-   *
-   * NB: this mirrors MemoryLedger exactly, which builds these outcomes as
-   * `{ kind: 'ok', range: { ...r }, taskComplete: this.settle(...) }` — the range is copied
-   * *before* settle runs, so the returned record still shows the held state (and worker and
-   * lease) while the stored record is terminal. When MemoryLedger is fixed, return the range
-   * after `settle` here too (the model test in ledger-contract.ts keeps both in step).
-   */
-  private settledOutcome(r: Range, state: RangeState): LedgerOutcome {
-    const before = { ...r };
-    const taskComplete = this.settle(r, state);
-    return { kind: 'ok', range: before, taskComplete };
+    return { released, completed };
   }
 
   private save(r: Range): void {
@@ -642,6 +671,7 @@ export class SqliteLedger implements Ledger {
       r.retryAt,
       r.eventsDone,
       r.message,
+      r.outcome,
       r.task,
       r.file,
       r.index,

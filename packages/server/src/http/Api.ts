@@ -3,31 +3,51 @@
  * Every body and parameter is validated with zod; every error is JSON with a code and a message.
  */
 import { z } from 'zod';
-import { ErrorCode, formatRangeId } from '@ess/protocol';
+import { ErrorCode, formatRangeId, type SourceRow } from '@ess/protocol';
 import type { Registry } from 'prom-client';
 import { Permission, bearerToken, type Authenticator } from '../auth/index.js';
-import type { Catalogue, Dataset } from '../catalogue/index.js';
+import { CatalogueError, DatasetSpecSchema, HttpSourceSpecSchema, type Dataset, type KnowledgeBase } from '../catalogue/index.js';
 import { DispatchError, type Dispatcher } from '../dispatch/Dispatcher.js';
 import type { Ledger, RangeRecord, TaskRecord } from '../dispatch/Ledger.js';
 import type { Logger } from '../log.js';
 import { jsonReply, type HttpReply, type HttpRequest, type UwsTransport } from '../transport/index.js';
 
+const EventId = z.object({ run: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER), event: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER) }).strict();
+
 export const CreateTaskBody = z
   .object({
     dataset: z.string().min(1).max(400),
-    rangeSize: z.number().int().min(1).max(1_000_000),
+    /** Events per range; for picked events, the most adjacent ones one range may merge (default 100). */
+    rangeSize: z.number().int().min(1).max(1_000_000).optional(),
+    /** Event picking: only these events. */
+    events: z.array(EventId).min(1).max(1_000_000).optional(),
     attempts: z.number().int().min(1).max(100).optional(),
     priority: z.number().int().min(-1_000_000).max(1_000_000).optional(),
     label: z.string().max(256).optional(),
   })
-  .strict();
+  .strict()
+  .refine((b) => b.rangeSize !== undefined || b.events !== undefined, { message: 'rangeSize is required (unless events are picked)', path: ['rangeSize'] });
+
+const AddReplicasBody = z
+  .object({
+    source: z.string().min(1).max(128),
+    /** LFN → URL at that source. */
+    files: z.record(z.string(), z.string().min(1).max(4096)).optional(),
+    /** Or: every file of the dataset at `prefix + LFN`. */
+    prefix: z.string().min(1).max(4096).optional(),
+  })
+  .strict()
+  .refine((b) => (b.files === undefined) !== (b.prefix === undefined), { message: 'give either files or prefix' });
+
+const EventQuery = z.object({ run: z.coerce.number().int().min(0), event: z.coerce.number().int().min(0) });
 
 const TaskId = z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 
 export interface ApiDeps {
   readonly dispatcher: Dispatcher;
   readonly ledger: Ledger;
-  readonly catalogue: Catalogue;
+  readonly knowledge: KnowledgeBase;
+  readonly sources: () => SourceRow[];
   readonly metrics: Registry;
   readonly auth: Authenticator;
   readonly health: () => Record<string, unknown>;
@@ -93,7 +113,8 @@ export function rangeJson(r: RangeRecord) {
 }
 
 export function registerApi(transport: UwsTransport, deps: ApiDeps): void {
-  const { dispatcher, ledger, catalogue } = deps;
+  const { dispatcher, ledger, knowledge } = deps;
+  const catalogue = knowledge.catalogue;
 
   const taskJson = async (t: TaskRecord) => {
     const progress = await ledger.progress(t.id);
@@ -133,6 +154,10 @@ export function registerApi(transport: UwsTransport, deps: ApiDeps): void {
       } catch (e) {
         if (e instanceof ApiError) return jsonReply(e.status, { code: e.code, message: e.message });
         if (e instanceof DispatchError) return jsonReply(e.code === ErrorCode.notFound ? 404 : 400, { code: e.code, message: e.message });
+        if (e instanceof CatalogueError) {
+          const status = e.code === 'not_found' ? 404 : e.code === 'exists' ? 409 : 400;
+          return jsonReply(status, { code: e.code === 'not_found' ? ErrorCode.notFound : e.code === 'exists' ? 'conflict' : ErrorCode.invalidRequest, message: e.message });
+        }
         deps.log.error({ err: e, path: req.path }, 'api request failed');
         return jsonReply(500, { code: ErrorCode.internal, message: 'internal error' });
       }
@@ -155,9 +180,39 @@ export function registerApi(transport: UwsTransport, deps: ApiDeps): void {
     return jsonReply(200, datasetJson(d, true));
   });
 
+  route('get', '/api/v1/sources', watch, async () => jsonReply(200, { sources: deps.sources() }));
+
+  route('post', '/api/v1/sources', manage, async (req) => {
+    const spec = validate(HttpSourceSpecSchema, parseJson(req), 'source');
+    await knowledge.addSource(spec);
+    return jsonReply(201, { source: deps.sources().find((s) => s.id === spec.id) }, { location: '/api/v1/sources' });
+  });
+
+  route('post', '/api/v1/datasets', manage, async (req) => {
+    const spec = validate(DatasetSpecSchema, parseJson(req), 'dataset');
+    const d = await knowledge.addDataset(spec);
+    return jsonReply(201, datasetJson(d, true), { location: `/api/v1/datasets/${encodeURIComponent(d.id)}` });
+  });
+
+  route('post', '/api/v1/datasets/:id/replicas', manage, async (req) => {
+    const body = validate(AddReplicasBody, parseJson(req), 'replicas');
+    const id = req.params[0] ?? '';
+    const files = body.files ?? Object.fromEntries(catalogue.require(id).files.map((f) => [f.lfn, body.prefix + f.lfn]));
+    return jsonReply(200, datasetJson(await knowledge.addReplicas(id, body.source, files), true));
+  });
+
+  route('get', '/api/v1/datasets/:id/events', watch, async (req) => {
+    const q = validate(EventQuery, Object.fromEntries(req.query), 'query (run and event)');
+    const { found } = await catalogue.locateEvents(req.params[0] ?? '', [q]);
+    const at = found[0];
+    if (!at) throw new ApiError(404, ErrorCode.notFound, `no event (${q.run}, ${q.event}) in ${req.params[0]}`);
+    const file = catalogue.file(req.params[0] ?? '', at.file);
+    return jsonReply(200, { ...at, lfn: file.lfn, guid: file.guid });
+  });
+
   route('post', '/api/v1/tasks', manage, async (req) => {
     const body = validate(CreateTaskBody, parseJson(req), 'task');
-    const task = await dispatcher.createTask(body);
+    const task = await dispatcher.createTask({ ...body, rangeSize: body.rangeSize ?? 100 });
     return jsonReply(201, await taskJson(task), { location: `/api/v1/tasks/${task.id}` });
   });
 
@@ -175,6 +230,7 @@ export function registerApi(transport: UwsTransport, deps: ApiDeps): void {
 
   route('post', '/api/v1/tasks/:id/cancel', manage, async (req) => {
     const task = await findTask(req.params[0]);
+    if (task.state === 'complete') throw new ApiError(409, 'conflict', `task ${task.id} is already complete`);
     const cancelled = await dispatcher.cancelTask(task.id);
     return jsonReply(200, await taskJson(cancelled ?? task));
   });

@@ -6,9 +6,18 @@ import type { Catalogue, CatalogueFile } from '../catalogue/index.js';
 import { planChunks } from './ChunkPlan.js';
 import { RangeStream, type ReadReceipt, type StreamResume } from './RangeStream.js';
 
-/** The data path below the marshaller: reads bytes of a file (from a source, or through the cache). */
+/** The data path below the marshaller: reads bytes of a file (from the replicas, or through the cache). */
 export interface DataReader {
   read(file: CatalogueFile, offset: number, length: number, into: Buffer): Promise<ReadReceipt>;
+  /** Keeps a span's data at hand while a range streams (the cache pins it); absent without a cache. */
+  pin?(file: CatalogueFile, offset: number, length: number): { release(): void };
+}
+
+/** Where a range's bytes are: its file and one contiguous span in it. */
+export interface RangeSpan {
+  readonly file: CatalogueFile;
+  readonly offset: number;
+  readonly length: number;
 }
 
 export interface RangeRequest {
@@ -25,11 +34,12 @@ export class Marshaller {
     private readonly reader: DataReader,
   ) {}
 
-  /** The payload bytes a range will carry (for `assign`), from the event index alone. */
-  async rangeBytes(req: Omit<RangeRequest, 'eventRangeID'>): Promise<number> {
+  /** Where a range's bytes are, from the event index alone (for prefetch). */
+  async locate(req: Omit<RangeRequest, 'eventRangeID'>): Promise<RangeSpan> {
     const file = this.catalogue.file(req.dataset, req.file);
     const { index } = await this.catalogue.eventFile(file);
-    return index.span(req.startEvent, req.lastEvent).length;
+    const span = index.span(req.startEvent, req.lastEvent);
+    return { file, offset: span.offset, length: span.length };
   }
 
   /**
@@ -55,6 +65,8 @@ export class Marshaller {
     const reader = {
       read: (offset: number, length: number, into: Buffer) => this.reader.read(file, span.offset + offset, length, into),
     };
-    return new RangeStream(req.eventRangeID, chunks, reader, span.length, entries.length, resume && { ...resume, events: eventsHeld });
+    // Pinned from now until the stream closes, so nothing evicts it between prefetch and send.
+    const pin = this.reader.pin?.(file, span.offset + (resume?.bytes ?? 0), span.length - (resume?.bytes ?? 0));
+    return new RangeStream(req.eventRangeID, chunks, reader, span.length, entries.length, resume && { ...resume, events: eventsHeld }, pin);
   }
 }

@@ -51,6 +51,8 @@ export class RangeStream {
     /** Events read from the source for the range (all of them, before any skim). */
     readonly eventsRead: number,
     resume: StreamResume = { bytes: 0, chunks: 0, crc32: 0, events: 0 },
+    /** What keeps the range's data at hand while it streams; released by `close`. */
+    private readonly pin?: { release(): void },
   ) {
     this.crc = resume.crc32;
     this.sentChunks = resume.chunks;
@@ -90,6 +92,11 @@ export class RangeStream {
   /** Position in `chunks` of the next chunk to send. */
   get nextIndex(): number {
     return this.next;
+  }
+
+  /** The stream is done with (sent, dropped, or its session ended): lets its data go. Idempotent. */
+  close(): void {
+    this.pin?.release();
   }
 
   /** The end marker, once every chunk is sent. */

@@ -50,6 +50,8 @@ export class DeliveryTotals {
   rangesDelivered = 0;
   rangesFinished = 0;
   rangesFailed = 0;
+  /** Ranges taken back by a reconnecting worker (their data continued where it stopped). */
+  rangesResumed = 0;
 }
 
 export class WorkerSession {
@@ -147,6 +149,7 @@ export class WorkerSession {
     const i = this.sendQueue.indexOf(held);
     if (i >= 0) this.sendQueue.splice(i, 1);
     held.ready.clear();
+    held.stream?.close();
     this.pump();
     return held;
   }
@@ -180,7 +183,10 @@ export class WorkerSession {
     if (this.socketRetry) clearTimeout(this.socketRetry);
     this.socketRetry = null;
     this.sendQueue.length = 0;
-    for (const h of this.held.values()) h.ready.clear();
+    for (const h of this.held.values()) {
+      h.ready.clear();
+      h.stream?.close();
+    }
   }
 
   /**
@@ -197,6 +203,7 @@ export class WorkerSession {
         const stream = cur.stream!;
         if (stream.allSent) {
           this.send(stream.end());
+          stream.close();
           cur.delivered = true;
           this.sendQueue.shift();
           this.totals.rangesDelivered++;
