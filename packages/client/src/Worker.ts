@@ -4,6 +4,7 @@
  * runs the payload on it if asked, reports the outcome, and reconnects when the link drops.
  */
 import { readFileSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { pino, type Logger } from 'pino';
 import WebSocket from 'ws';
@@ -84,6 +85,19 @@ const FINAL_CLOSE_CODES: ReadonlySet<number> = new Set([
   CloseCode.unsupportedData,
   CloseCode.messageTooBig,
 ]);
+
+/**
+ * Events a failed payload says it completed: the whole number it wrote to $ESS_PROGRESS_FILE,
+ * counted from the range's first event. Those are recorded; only the rest is retried.
+ */
+async function readProgress(path: string): Promise<number> {
+  try {
+    const n = Number((await readFile(path, 'utf8')).trim());
+    return Number.isSafeInteger(n) && n > 0 ? n : 0;
+  } catch {
+    return 0;
+  }
+}
 
 export class WorkerError extends Error {
   constructor(
@@ -345,16 +359,26 @@ export class EssWorker {
         this.report({ type: 'report', range: id, token: r.token, status: 'finished' });
         return;
       }
+      const progressFile = `${file.path}.progress`;
       const result = await this.payload.run(
         file.path,
-        { ESS_EVENT_RANGE_ID: id, ESS_LFN: r.range.LFN, ESS_GUID: r.range.GUID, ESS_START_EVENT: String(r.range.startEvent), ESS_LAST_EVENT: String(r.range.lastEvent) },
+        {
+          ESS_EVENT_RANGE_ID: id,
+          ESS_LFN: r.range.LFN,
+          ESS_GUID: r.range.GUID,
+          ESS_START_EVENT: String(r.range.startEvent),
+          ESS_LAST_EVENT: String(r.range.lastEvent),
+          ESS_PROGRESS_FILE: progressFile,
+        },
         () => this.report({ type: 'report', range: id, token: r.token, status: 'running' }),
       );
       if (result.exitCode === 0) this.report({ type: 'report', range: id, token: r.token, status: 'finished' });
       else {
         const why = result.signal ? `payload killed by ${result.signal}` : `payload exited with ${result.exitCode}`;
-        this.report({ type: 'report', range: id, token: r.token, status: 'failed', eventsDone: 0, message: result.stderrTail ? `${why}: ${result.stderrTail}` : why });
+        const eventsDone = await readProgress(progressFile);
+        this.report({ type: 'report', range: id, token: r.token, status: 'failed', eventsDone, message: result.stderrTail ? `${why}: ${result.stderrTail}` : why });
       }
+      await rm(progressFile, { force: true });
     } catch (e) {
       this.log.error({ err: e, range: id }, 'range failed before the payload');
       this.report({ type: 'report', range: id, token: r.token, status: 'failed', eventsDone: 0, message: (e as Error).message });

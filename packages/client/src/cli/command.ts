@@ -55,7 +55,7 @@ export function workerCommand(): Command {
     .option('--prefetch <n>', 'ranges in flight (default: the node decides)', int(1, 10_000))
     .option('--window <size>', 'credit window, e.g. 16MiB (default: the node decides)', size)
     .option('--max-chunk <size>', 'largest chunk to accept (default: the node decides)', size)
-    .option('--exec <cmd>', "payload per range, e.g. 'athena.py {file}' ({file}: the range file, also in $ESS_RANGE_FILE, with $ESS_EVENT_RANGE_ID, $ESS_LFN, $ESS_GUID, $ESS_START_EVENT, $ESS_LAST_EVENT); exit 0 = finished")
+    .option('--exec <cmd>', "payload per range, e.g. 'athena.py {file}' ({file}: the range file, also in $ESS_RANGE_FILE, with $ESS_EVENT_RANGE_ID, $ESS_LFN, $ESS_GUID, $ESS_START_EVENT, $ESS_LAST_EVENT); exit 0 = finished; a failing payload may write how many events it completed to $ESS_PROGRESS_FILE, and only the rest is retried")
     .option('--slots <n>', 'payloads run at once', int(1, 1024), 1)
     .option('--no-reconnect', 'exit instead of reconnecting when the link drops')
     .addOption(new Option('--log-level <level>', 'log level').choices(['fatal', 'error', 'warn', 'info', 'debug', 'silent']).default('info'))
