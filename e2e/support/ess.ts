@@ -7,6 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '@ess/testkit';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const ESS = join(REPO, 'packages/server/dist/cli/main.js');
@@ -43,8 +44,12 @@ function track(child: ChildProcess): { output: () => string; exited: Promise<voi
   return { output: () => out, exited };
 }
 
-/** Starts `ess serve`; resolves once it logs that it listens. */
-export async function serve(dataDir: string, args: string[] = [], port = 0): Promise<EssProcess> {
+/**
+ * Starts `ess serve` on `port` (default: a free port below the ephemeral range, so that the same
+ * port can be used again after a restart); resolves once it logs that it listens.
+ */
+export async function serve(dataDir: string, args: string[] = [], port?: number): Promise<EssProcess> {
+  port ??= await freePort();
   const child = spawn(process.execPath, [ESS, 'serve', '--data', dataDir, '--port', String(port), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   const t = track(child);
   const bound = await new Promise<number>((resolve, reject) => {

@@ -158,6 +158,7 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
     totals,
     workers: () => dispatcher.sessionCount,
     dashboards: () => monitor.dashboards,
+    monitorTick: () => monitor.tickMs / 1000,
     tasks: () => monitor.tasks,
     sources: () => sources.rows(),
     cache: () => cache?.stats() ?? null,

@@ -73,18 +73,24 @@ async function stopProcess(child: ChildProcess, signal: () => void, graceMs: num
 // Ports and probes
 // ---------------------------------------------------------------------------------------------
 
-/** A TCP port that was free a moment ago on 127.0.0.1 (callers retry if it is taken meanwhile). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createNetServer();
-    srv.unref();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-      srv.close(() => resolve(port));
+/**
+ * A TCP port that was free a moment ago on 127.0.0.1 (callers retry if it is taken meanwhile).
+ * It lies below the kernel's ephemeral range on purpose: a port from that range, once its server
+ * stops, can be taken by a client's own outgoing connection (a reconnecting client may even
+ * connect to itself), so a server restarted on it would find it in use.
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const srv = createNetServer();
+      srv.unref();
+      srv.once('error', () => resolve(false));
+      srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
     });
-  });
+    if (free) return port;
+  }
+  throw new Error('no free TCP port found between 20000 and 32000');
 }
 
 /** One GET with a Range header on a fresh connection; resolves with the status, rejects on a network error. */

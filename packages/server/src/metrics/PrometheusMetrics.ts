@@ -10,6 +10,8 @@ export interface MetricsInputs {
   readonly totals: DeliveryTotals;
   readonly workers: () => number;
   readonly dashboards: () => number;
+  /** Smoothed duration of one monitor tick, in seconds. */
+  readonly monitorTick: () => number;
   readonly tasks: () => readonly TaskRow[];
   readonly sources: () => readonly SourceRow[];
   readonly cache: () => CacheStats | null;
@@ -66,6 +68,7 @@ export function createMetrics(inputs: MetricsInputs): Registry {
   total('ess_delivered_cache_miss_bytes_total', 'Payload bytes read from sources.', () => t.missBytes);
   collected(registry, 'gauge', 'ess_workers_connected', 'Worker sessions connected.', [], one(inputs.workers));
   collected(registry, 'gauge', 'ess_dashboards_connected', 'Monitor sessions connected.', [], one(inputs.dashboards));
+  collected(registry, 'gauge', 'ess_monitor_tick_seconds', 'Smoothed time one dashboard update takes (collect, encode once, send to all).', [], one(inputs.monitorTick));
 
   collected(registry, 'gauge', 'ess_task_ranges', 'Event ranges per task and state.', ['task', 'dataset', 'state'], () =>
     inputs.tasks().flatMap((task) => Object.entries(task.ranges).map(([state, n]) => [{ task: String(task.id), dataset: task.dataset, state }, n] as const)),

@@ -80,6 +80,10 @@ export class MonitorHub implements WsChannelHandlers<MonitorConn> {
   private readonly alarms = new AlarmBoard();
   private readonly history: { t: number; finished: number; failed: number; hit: number; miss: number }[] = [];
   private current: Omit<MonitorSnapshot, 'type' | 'seq' | 't'> | null = null;
+  /** Smoothed time one tick takes (collect, encode, send to every dashboard), in ms. */
+  tickMs = 0;
+  /** Bytes of the last delta, sent to every dashboard. */
+  deltaBytes = 0;
   private readonly log: Logger;
 
   constructor(private readonly o: MonitorHubOptions) {
@@ -204,6 +208,7 @@ export class MonitorHub implements WsChannelHandlers<MonitorConn> {
   async tick(now = Date.now()): Promise<void> {
     if (this.ticking) return;
     this.ticking = true;
+    const t0 = performance.now();
     try {
       const changedWorkers: WorkerRow[] = [];
       const gone: string[] = [];
@@ -219,6 +224,7 @@ export class MonitorHub implements WsChannelHandlers<MonitorConn> {
 
       const delta: MonitorDelta = { type: 'delta', seq: ++this.seq, t: now, workers: changedWorkers, gone, tasks: changedTasks, totals, cache, sources, alarms, nodes: [] };
       const deltaFrame = encode(delta);
+      this.deltaBytes = deltaFrame.length;
       let snapshot: Buffer | null = null;
       for (const m of this.monitors) {
         const conn = m.state;
@@ -239,6 +245,7 @@ export class MonitorHub implements WsChannelHandlers<MonitorConn> {
       this.log.error({ err: e }, 'monitor tick failed');
     } finally {
       this.ticking = false;
+      this.tickMs += 0.2 * (performance.now() - t0 - this.tickMs);
     }
   }
 
