@@ -174,6 +174,22 @@ describe('dashboard components', () => {
     expect(byTestId('workers-count').dataset.total).toBe('3');
   });
 
+  test('several nodes: a node column (sortable) and the nodes panel; one node: neither', () => {
+    const { feed } = mount();
+    const rows = [worker(1, T0, { node: 'ess-b' }), worker(2, T0, { node: 'ess-a' }), worker(3, T0, { node: 'ess-c' })];
+    feed(snapshot(rows));
+    expect(screen.queryByTestId('sort-node')).toBeNull();
+    expect(screen.queryByTestId('nodes-panel')).toBeNull();
+    const nodes = ['ess-a', 'ess-b', 'ess-c'].map((id, i) => ({ id, url: `http://${id}:7400`, health: i === 2 ? ('down' as const) : ('up' as const), lastSeen: T0, workers: 1, rate: 1e6 }));
+    feed(snapshot(rows, { seq: 1, nodes }));
+    const ids = () => [...byTestId('workers-table').querySelectorAll('tbody tr[data-worker-id]')].map((r) => r.getAttribute('data-worker-id'));
+    fireEvent.click(byTestId('sort-node'));
+    expect(byTestId('workers-table').dataset.sortKey).toBe('node');
+    expect(ids()).toEqual(['w-2', 'w-1', 'w-3']);
+    expect(byTestId('workers-table').querySelector('tr[data-worker-id="w-1"] .c-node')!.textContent).toBe('ess-b');
+    expect(byTestId('nodes-panel').querySelector('tr[data-node-id="ess-c"]')!.getAttribute('data-health')).toBe('down');
+  });
+
   test('a worker silent past the threshold is marked stale in its row', () => {
     const { store, feed, advance } = mount();
     feed(snapshot([worker(1, T0), worker(2, T0 - 60_000)], { t: T0 }));

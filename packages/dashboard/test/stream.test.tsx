@@ -123,5 +123,6 @@ describe('a thousand workers streaming', () => {
     expect(store.api.getState().view.seq).toBe(DELTAS + 10);
     expect(before.commits).toBeGreaterThan(0);
     conn.stop();
-  });
+    // A thousand workers through the real codec, connection, store and React: seconds on a busy machine.
+  }, 60_000);
 });

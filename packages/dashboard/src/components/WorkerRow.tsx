@@ -3,7 +3,7 @@ import { memo } from 'react';
 import { WorkerHealth } from '@ess/protocol';
 import { formatAgo, formatByteRate, formatBytes, formatBytesOf, formatEventRate, formatPercent, formatCount } from '../format/units.js';
 import { useDashboard } from '../store/react.js';
-import { effectiveHealth, selectServerNow, selectWorkerStaleMs, staleByClient, workerHitRatio } from '../store/selectors.js';
+import { effectiveHealth, selectMultiNode, selectServerNow, selectWorkerStaleMs, staleByClient, workerHitRatio } from '../store/selectors.js';
 import { HealthBadge } from './HealthBadge.js';
 import { Sparkline } from './Sparkline.js';
 
@@ -18,6 +18,7 @@ export const WorkerRow = memo(function WorkerRow(props: { id: string; index: num
   const staleMs = useDashboard(selectWorkerStaleMs);
   const serverSecond = useDashboard((s) => Math.floor(selectServerNow(s) / 1000));
   const noCache = useDashboard((s) => s.view.cache === null);
+  const multiNode = useDashboard(selectMultiNode);
   if (!w) return null;
   const serverNow = serverSecond * 1000;
   const health = effectiveHealth(w, serverNow, staleMs);
@@ -39,6 +40,11 @@ export const WorkerRow = memo(function WorkerRow(props: { id: string; index: num
       <td className="c-site" title={w.site}>
         {w.site || '—'}
       </td>
+      {multiNode && (
+        <td className="c-node" title={w.node}>
+          {w.node}
+        </td>
+      )}
       <td className="c-health">
         <HealthBadge health={health} title={byClient ? `server says ${w.health}; silent for ${formatAgo(serverNow - w.lastSeen)}` : undefined} />
       </td>

@@ -5,7 +5,7 @@
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'react';
 import { formatCount } from '../format/units.js';
 import { useDashboard } from '../store/react.js';
-import { selectServerNow, selectWorkerStaleMs } from '../store/selectors.js';
+import { selectMultiNode, selectServerNow, selectWorkerStaleMs } from '../store/selectors.js';
 import { countHealth, filterWorkers, nextSort, sortWorkers, type HealthFilter, type WorkerSort, type WorkerSortKey } from '../store/workers.js';
 import { ROW_HEIGHT, WorkerRow } from './WorkerRow.js';
 
@@ -20,6 +20,7 @@ interface Column {
 const COLUMNS: readonly Column[] = [
   { key: 'worker', label: 'Worker', title: 'Worker label (and id)', width: 146 },
   { key: 'site', label: 'Site', title: 'Site the worker runs at', width: 96 },
+  { key: 'node', label: 'Node', title: 'ESS node the worker is connected to', width: 120 },
   { key: 'health', label: 'Health', title: 'Active, idle, stale (silent) or gone (disconnected)', width: 74 },
   { key: 'task', label: 'Task', title: 'Task the worker takes ranges from', width: 50, numeric: true },
   { key: 'rate', label: 'Throughput', title: 'Payload bytes/s, with the last minute', width: 148, numeric: true },
@@ -55,6 +56,8 @@ function useStableIds(ids: string[]): string[] {
 
 export function WorkersTable() {
   const workers = useDashboard((s) => s.view.workers);
+  const multiNode = useDashboard(selectMultiNode);
+  const columns = useMemo(() => (multiNode ? COLUMNS : COLUMNS.filter((c) => c.key !== 'node')), [multiNode]);
   const ready = useDashboard((s) => s.view.ready);
   const staleMs = useDashboard(selectWorkerStaleMs);
   const serverSecond = useDashboard((s) => Math.floor(selectServerNow(s) / 1000));
@@ -151,13 +154,13 @@ export function WorkersTable() {
           aria-label="Workers"
         >
           <colgroup>
-            {COLUMNS.map((c) => (
+            {columns.map((c) => (
               <col key={c.key} style={{ width: c.width }} />
             ))}
           </colgroup>
           <thead>
             <tr aria-rowindex={1}>
-              {COLUMNS.map((c) => {
+              {columns.map((c) => {
                 const active = sort.key === c.key;
                 return (
                   <th
@@ -180,7 +183,7 @@ export function WorkersTable() {
           <tbody>
             {start > 0 && (
               <tr className="spacer" aria-hidden="true" style={{ height: start * ROW_HEIGHT }}>
-                <td colSpan={COLUMNS.length} />
+                <td colSpan={columns.length} />
               </tr>
             )}
             {slice.map((id, i) => (
@@ -188,7 +191,7 @@ export function WorkersTable() {
             ))}
             {end < ids.length && (
               <tr className="spacer" aria-hidden="true" style={{ height: (ids.length - end) * ROW_HEIGHT }}>
-                <td colSpan={COLUMNS.length} />
+                <td colSpan={columns.length} />
               </tr>
             )}
           </tbody>

@@ -98,3 +98,6 @@ export function failureRate(finished: number, failed: number, minOutcomes = 1): 
   const n = finished + failed;
   return n >= minOutcomes && n > 0 ? failed / n : null;
 }
+
+/** The workers table shows a node column only when there is more than one node to tell apart. */
+export const selectMultiNode = (s: DashboardState): boolean => s.view.nodes.length > 1;

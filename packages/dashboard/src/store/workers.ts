@@ -8,6 +8,7 @@ import { effectiveHealth, workerHitRatio } from './selectors.js';
 export const WORKER_SORT_KEYS = [
   'worker',
   'site',
+  'node',
   'health',
   'task',
   'rate',
@@ -43,7 +44,7 @@ export interface WorkerClock {
 
 /** Text columns read best A→Z, figures biggest first. */
 export function defaultDir(key: WorkerSortKey): SortDir {
-  return key === 'worker' || key === 'site' || key === 'task' ? 'asc' : 'desc';
+  return key === 'worker' || key === 'site' || key === 'node' || key === 'task' ? 'asc' : 'desc';
 }
 
 /** Clicking a header: the same column flips its direction, another column starts at its natural one. */
@@ -96,6 +97,9 @@ export function sortWorkers(rows: WorkerRow[], sort: WorkerSort, clock: WorkerCl
       break;
     case 'site':
       cmp = (a, b) => collator.compare(a.site, b.site) * sign;
+      break;
+    case 'node':
+      cmp = (a, b) => collator.compare(a.node, b.node) * sign;
       break;
     case 'task':
       cmp = num((w) => w.task);
