@@ -12,6 +12,7 @@ import {
   CHUNK_FRAME_OVERHEAD,
   CloseCode,
   DEFAULT_LIMIT_POLICY,
+  ErrorCode,
   PROTOCOL_VERSION,
   ReceiveWindow,
   STREAM_PATH,
@@ -27,10 +28,17 @@ import {
 import { Backoff } from './backoff.js';
 import { PayloadRunner } from './PayloadRunner.js';
 import { RangeReceiver } from './RangeReceiver.js';
+import { ArrowRangeReceiver } from './ArrowRangeReceiver.js';
+
+/** A range arriving: written as an ESS event file, or (ROOT entries) as an Arrow file. */
+type Receiver = RangeReceiver | ArrowRangeReceiver;
 
 export interface WorkerOptions {
-  /** `ws://host:port` of a node (the /v1/stream path is added when missing). */
-  readonly url: string;
+  /**
+   * `ws://host:port` of a node (the /v1/stream path is added when missing), or several nodes of a
+   * cluster: a dropped link moves to the next one, and the worker's ranges follow it there.
+   */
+  readonly url: string | readonly string[];
   /** Task to work on, or null for whatever the node hands out. */
   readonly task: number | null;
   /** Folder for range files. */
@@ -111,12 +119,14 @@ export class WorkerError extends Error {
 export class EssWorker {
   readonly id: string;
   private readonly log: Logger;
-  private readonly url: string;
+  private readonly urls: string[];
+  /** Which of `urls` the current (or next) connection uses. */
+  private urlIndex = 0;
   private ws: WebSocket | null = null;
   private limits: Limits | null = null;
   private credit: ReceiveWindow | null = null;
   /** Ranges whose data is arriving; kept across a dropped link so the next session resumes them. */
-  private readonly receivers = new Map<string, RangeReceiver>();
+  private readonly receivers = new Map<string, Receiver>();
   /** Ranges whose data is complete and whose outcome is being settled (payload, report), with their tokens. */
   private readonly settling = new Map<string, string>();
   /** Reports sent and not yet acknowledged; sent again after a reconnect. */
@@ -139,9 +149,12 @@ export class EssWorker {
   constructor(private readonly o: WorkerOptions) {
     this.id = o.id ?? `${hostname()}-${process.pid}`;
     this.log = (o.log ?? pino({ level: 'silent' })).child({ worker: this.id });
-    const u = new URL(o.url);
-    if (u.pathname === '/' || u.pathname === '') u.pathname = STREAM_PATH;
-    this.url = u.toString();
+    this.urls = (typeof o.url === 'string' ? [o.url] : [...o.url]).map((url) => {
+      const u = new URL(url);
+      if (u.pathname === '/' || u.pathname === '') u.pathname = STREAM_PATH;
+      return u.toString();
+    });
+    if (this.urls.length === 0) throw new Error('at least one server URL is needed');
     this.payload = o.exec ? new PayloadRunner(o.exec, o.slots ?? 1) : null;
     this.backoff = new Backoff(250, o.maxBackoffMs ?? 15_000);
   }
@@ -171,7 +184,7 @@ export class EssWorker {
 
   private connect(): void {
     const maxChunk = this.o.maxChunk ?? DEFAULT_LIMIT_POLICY.maxChunk;
-    const ws = new WebSocket(this.url, { perMessageDeflate: false, maxPayload: 2 * (maxChunk + CHUNK_FRAME_OVERHEAD) });
+    const ws = new WebSocket(this.urls[this.urlIndex]!, { perMessageDeflate: false, maxPayload: 2 * (maxChunk + CHUNK_FRAME_OVERHEAD) });
     this.ws = ws;
     ws.binaryType = 'nodebuffer';
     ws.on('open', () => {
@@ -230,7 +243,10 @@ export class EssWorker {
         if (!msg.limits) return this.protocolFailure('welcome without limits on the worker channel');
         return this.welcome(msg.session, msg.limits);
       case 'assign': {
-        const r = new RangeReceiver(msg.range, msg.token, this.o.outDir);
+        const r =
+          msg.content?.file === 'arrow'
+            ? new ArrowRangeReceiver(msg.range, msg.token, this.o.outDir, msg.content)
+            : new RangeReceiver(msg.range, msg.token, this.o.outDir);
         this.receivers.set(msg.range.eventRangeID, r);
         this.emit({ type: 'assigned', range: msg.range });
         return;
@@ -280,6 +296,12 @@ export class EssWorker {
       case 'error':
         this.log[msg.fatal ? 'error' : 'warn']({ code: msg.code, ref: msg.ref }, msg.message);
         this.emit({ type: 'server-error', code: msg.code, message: msg.message, fatal: msg.fatal });
+        if (msg.code === ErrorCode.unavailable && msg.ref) {
+          // Nothing was recorded: the same report again in a moment (recording it is retry-safe).
+          const report = this.unacked.get(msg.ref);
+          if (report) setTimeout(() => this.unacked.get(msg.ref!) === report && this.send(report), 1_000).unref();
+          return;
+        }
         if (msg.ref) this.unacked.delete(msg.ref); // a refused report is not retried
         if (msg.fatal) this.fatalError = new WorkerError(msg.code, msg.message);
         this.maybeDone();
@@ -347,7 +369,7 @@ export class EssWorker {
     if (limit !== null && credit === this.credit) this.send({ type: 'credit', limit });
   }
 
-  private async settle(r: RangeReceiver, end: Extract<ServerMessage, { type: 'end' }>): Promise<void> {
+  private async settle(r: Receiver, end: Extract<ServerMessage, { type: 'end' }>): Promise<void> {
     const id = r.range.eventRangeID;
     try {
       const file = await r.finish(end);
@@ -356,7 +378,7 @@ export class EssWorker {
       this.stats.files.push(file.path);
       this.emit({ type: 'range-written', range: r.range, path: file.path, bytes: end.bytes, events: end.events });
       if (!this.payload) {
-        this.report({ type: 'report', range: id, token: r.token, status: 'finished' });
+        this.report({ type: 'report', range: id, token: r.token, status: 'finished', eventsRead: end.eventsRead, eventsPassed: end.events });
         return;
       }
       const progressFile = `${file.path}.progress`;
@@ -372,7 +394,7 @@ export class EssWorker {
         },
         () => this.report({ type: 'report', range: id, token: r.token, status: 'running' }),
       );
-      if (result.exitCode === 0) this.report({ type: 'report', range: id, token: r.token, status: 'finished' });
+      if (result.exitCode === 0) this.report({ type: 'report', range: id, token: r.token, status: 'finished', eventsRead: end.eventsRead, eventsPassed: end.events });
       else {
         const why = result.signal ? `payload killed by ${result.signal}` : `payload exited with ${result.exitCode}`;
         const eventsDone = await readProgress(progressFile);
@@ -428,7 +450,9 @@ export class EssWorker {
     // Ranges still arriving stay: the next session resumes them where their data stopped.
     const delay = this.backoff.next();
     this.stats.reconnects++;
-    this.log.warn({ code, reason, delayMs: delay }, 'link lost; reconnecting');
+    // With several nodes, try the next one: the ledger they share hands this worker's ranges back there.
+    this.urlIndex = (this.urlIndex + 1) % this.urls.length;
+    this.log.warn({ code, reason, delayMs: delay, next: this.urls[this.urlIndex] }, 'link lost; reconnecting');
     setTimeout(() => {
       if (!this.stopped && !this.finished) this.connect();
     }, delay);

@@ -6,3 +6,4 @@ export { EssWorker, WorkerError, type WorkerOptions, type WorkerEvent, type Work
 export { RangeReceiver, RangeIntegrityError, rangeFilePath } from './RangeReceiver.js';
 export { PayloadRunner, shellQuote, type PayloadResult } from './PayloadRunner.js';
 export { Backoff } from './backoff.js';
+export { ArrowRangeReceiver, arrowRangeFilePath, readArrowRangeFile, ARROW_RANGE_FORMAT, ARROW_RANGE_VERSION, type ArrowRangeFile } from './ArrowRangeReceiver.js';

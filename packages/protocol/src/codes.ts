@@ -78,6 +78,8 @@ export const ErrorCode = {
   timeout: 'timeout',
   /** A newer session with the same worker identity took over. */
   replaced: 'replaced',
+  /** The ledger (or another dependency) cannot be reached right now: send the same message again later. */
+  unavailable: 'unavailable',
   /** The server is shutting down. */
   shuttingDown: 'shutting_down',
   /** Anything else: a bug on our side. */

@@ -91,6 +91,9 @@ export const ReportSchema = z.object({
   eventsDone: count.optional(),
   /** With `failed`: what went wrong, for operators. */
   message: z.string().max(4096).optional(),
+  /** With `finished`: the `eventsRead` and `events` of the range's `end` (events read from the source, events that passed the skim). */
+  eventsRead: count.optional(),
+  eventsPassed: count.optional(),
 });
 
 export const HeartbeatSchema = z.object({
@@ -131,11 +134,40 @@ export const WelcomeSchema = z.object({
   limits: LimitsSchema.nullable(),
 });
 
+/** Column types of ROOT records: a scalar, or `list<scalar>` for a jagged or fixed-size array branch. */
+export const COLUMN_SCALAR_TYPES = ['bool', 'int8', 'uint8', 'int16', 'uint16', 'int32', 'uint32', 'int64', 'uint64', 'float32', 'float64', 'string'] as const;
+export type ColumnScalarType = (typeof COLUMN_SCALAR_TYPES)[number];
+/** A column's type: a scalar, or a list of one. */
+export type ColumnType = ColumnScalarType | `list<${ColumnScalarType}>`;
+const COLUMN_TYPE = new RegExp(`^(${COLUMN_SCALAR_TYPES.join('|')})$|^list<(${COLUMN_SCALAR_TYPES.join('|')})>$`);
+
+/**
+ * What a range's event records are and which range file the worker writes of them. Absent from
+ * `assign`: plain ESS event records, written as an ESS event file.
+ */
+export const RangeContentSchema = z.object({
+  /** `ess`: ESS event records (docs/FORMAT.md §3), maybe skimmed or slimmed; `root`: TTree entries, one map branch → value each. */
+  records: z.enum(['ess', 'root']),
+  /** The range file to write: an ESS event file (`.ess`) or an Apache Arrow IPC file (`.arrow`). */
+  file: z.enum(['ess', 'arrow']),
+  /** ROOT: the TTree the entries come from. */
+  tree: z.string().max(256).optional(),
+  /** ROOT: the branches every record holds, in order, with their column types (the Arrow schema). */
+  columns: z.array(z.object({ name: z.string().min(1).max(256), type: z.string().regex(COLUMN_TYPE) })).max(100_000).optional(),
+  /** The predicate applied: only events for which it held are sent. */
+  skim: z.string().max(4096).optional(),
+  /** The field patterns delivered (the rest was left out). */
+  slim: z.array(z.string().max(1024)).max(4096).optional(),
+});
+export type RangeContent = z.infer<typeof RangeContentSchema>;
+
 export const AssignSchema = z.object({
   type: z.literal('assign'),
   range: EventRangeSchema,
   /** Lease fencing token: proof of holding this attempt of the range. */
   token: z.string(),
+  /** What the records are and what file to write; absent for plain ESS records. */
+  content: RangeContentSchema.optional(),
 });
 
 export const ChunkSchema = z

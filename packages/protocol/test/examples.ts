@@ -127,7 +127,16 @@ export const clientExamples: Record<ClientMessage['type'], ClientMessage> = {
   },
   subscribe: { type: 'subscribe', task: 7 },
   credit: { type: 'credit', limit: 12_582_912 },
-  report: { type: 'report', range: '7-3-12-2', token: 'q3J0m1Yt8kzQd2aF', status: 'failed', eventsDone: 40, message: 'payload exited with 137' },
+  report: {
+    type: 'report',
+    range: '7-3-12-2',
+    token: 'q3J0m1Yt8kzQd2aF',
+    status: 'failed',
+    eventsDone: 40,
+    message: 'payload exited with 137',
+    eventsRead: 100,
+    eventsPassed: 37,
+  },
   heartbeat: { type: 'heartbeat', t: T0 },
 };
 
@@ -157,6 +166,21 @@ export const serverExamples: Record<ServerMessage['type'], ServerMessage> = {
       bytes: 10_485_760,
     },
     token: 'q3J0m1Yt8kzQd2aF',
+    content: {
+      records: 'root',
+      file: 'arrow',
+      tree: 'Events',
+      columns: [
+        { name: 'run', type: 'uint32' },
+        { name: 'event', type: 'uint64' },
+        { name: 'nMuon', type: 'uint32' },
+        { name: 'Muon_pt', type: 'list<float32>' },
+        { name: 'Muon_charge', type: 'list<int32>' },
+        { name: 'MET_pt', type: 'float32' },
+      ],
+      skim: 'nMuon >= 2 && MET_pt > 30.0',
+      slim: ['run', 'event', 'nMuon', 'Muon_pt', 'Muon_charge', 'MET_pt'],
+    },
   },
   chunk: {
     type: 'chunk',

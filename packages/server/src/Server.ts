@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Authenticator, generatedAdminToken } from './auth/index.js';
 import { CloseCode, MONITOR_PATH, STREAM_PATH, CHUNK_FRAME_OVERHEAD } from '@ess/protocol';
 import { BlockCache } from './cache/index.js';
-import { Catalogue, CatalogueStore, KnowledgeBase } from './catalogue/index.js';
+import { Catalogue, FileCatalogueStore, KnowledgeBase } from './catalogue/index.js';
 import type { ServerConfig } from './config.js';
 import { Dispatcher } from './dispatch/Dispatcher.js';
 import type { Ledger } from './dispatch/Ledger.js';
@@ -19,6 +19,9 @@ import { registerApi } from './http/Api.js';
 import { StaticFiles } from './http/StaticFiles.js';
 import { createLogger, type Logger } from './log.js';
 import { CachedReader, Marshaller } from './marshal/index.js';
+import { Cluster, PeerBlocks, RedisCatalogueStore } from './cluster/index.js';
+import { RedisLedger } from './dispatch/RedisLedger.js';
+import { registerInternalApi } from './http/InternalApi.js';
 import { createMetrics } from './metrics/PrometheusMetrics.js';
 import { MONITOR_MAX_FRAME, MonitorHub } from './monitor/MonitorHub.js';
 import { FileSource, ReplicaReader, SourceSet, VirtualSource } from './sources/index.js';
@@ -45,6 +48,8 @@ export interface EssServer {
   readonly sources: SourceSet;
   readonly totals: DeliveryTotals;
   readonly monitor: MonitorHub;
+  /** This node's membership of a cluster, or null on a single node. */
+  readonly cluster: Cluster | null;
   readonly log: Logger;
   /**
    * Shuts down: stops accepting connections and handing out ranges, lets ranges already
@@ -58,13 +63,14 @@ export interface EssServer {
 export const LOCAL_SOURCE_ID = 'local';
 export const VIRTUAL_SOURCE_ID = 'virtual';
 
-async function setUpAuth(config: ServerConfig, log: Logger): Promise<{ auth: Authenticator; adminToken: string | null }> {
+async function setUpAuth(config: ServerConfig, log: Logger, cluster: Cluster | null): Promise<{ auth: Authenticator; adminToken: string | null }> {
   if (config.auth.mode !== 'generated') {
     if (config.auth.mode === 'open') log.warn('access control is off: anyone who can reach this node may stream, watch and manage');
     return { auth: await Authenticator.create(config.auth), adminToken: null };
   }
   const path = join(config.dataDir, 'state', 'admin.token');
-  const { token, created } = await generatedAdminToken(path);
+  // In a cluster the generated token is the cluster's: the first node makes it, the others share it.
+  const { token, created } = await generatedAdminToken(path, cluster ? (candidate) => cluster.sharedAdminToken(candidate) : undefined);
   log.info({ path, created }, 'no tokens configured: access needs the generated admin token kept in the data directory');
   const auth = await Authenticator.create({ mode: 'tokens', tokens: [{ token, role: 'admin', name: 'generated admin' }], jwt: null });
   return { auth, adminToken: token };
@@ -83,7 +89,25 @@ async function until(done: () => boolean, ms: number): Promise<boolean> {
 export async function startServer(config: ServerConfig, log: Logger = createLogger(config.logLevel)): Promise<EssServer> {
   const startedAt = Date.now();
   const transport = new UwsTransport({ log: log.child({ component: 'transport' }) });
-  const { auth, adminToken } = await setUpAuth(config, log);
+  const displayHost = config.host === '0.0.0.0' || config.host === '::' ? hostname() : config.host;
+
+  // A cluster shares the ledger, the catalogue, the cache and the view through Redis. Its nodes
+  // need stable addresses, so the node's identity is known before it listens.
+  let cluster: Cluster | null = null;
+  if (config.redis) {
+    if (config.port === 0) throw new Error('a node of a cluster (--redis) needs a fixed --port: other nodes must be able to reach it');
+    const id = config.nodeId ?? `${displayHost}:${config.port}`;
+    const url = config.advertiseUrl ?? `http://${displayHost}:${config.port}`;
+    cluster = await Cluster.connect({
+      redisUrl: config.redis,
+      prefix: config.clusterPrefix,
+      self: { id, url, version: ESS_VERSION, startedAt },
+      nodeTtlMs: 3_000,
+      presenceMs: config.limits.leaseMs,
+      log: log.child({ component: 'cluster' }),
+    });
+  }
+  const { auth, adminToken } = await setUpAuth(config, log, cluster);
 
   // Sources and the knowledge base: the data directory, then what operators registered.
   const sources = new SourceSet();
@@ -102,8 +126,9 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
     sources,
     virtual,
     localSource: LOCAL_SOURCE_ID,
-    store: new CatalogueStore(join(config.dataDir, 'state', 'catalogue.json')),
+    store: cluster ? new RedisCatalogueStore(cluster.redis, config.clusterPrefix) : new FileCatalogueStore(join(config.dataDir, 'state', 'catalogue.json')),
     log: log.child({ component: 'catalogue' }),
+    changed: cluster ? () => cluster.catalogueChanged() : undefined,
   });
   await knowledge.load();
 
@@ -111,11 +136,20 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
   const cache = config.cache
     ? await BlockCache.open({ ...config.cache, diskDir: config.cache.diskBytes > 0 ? join(config.dataDir, 'cache') : null, log: log.child({ component: 'cache' }) })
     : null;
-  const reader = cache ? new CachedReader(cache, replicas) : replicas;
+  // In a cluster, a block missing here is asked of the node that owns it before the origin.
+  const peers = cluster && config.cache ? new PeerBlocks(cluster.membership, cluster.secret, config.cache.blockSize, log.child({ component: 'peers' })) : null;
+  const reader = cache ? new CachedReader(cache, replicas, peers) : replicas;
   const marshaller = new Marshaller(catalogue, reader);
+  // Event picking in ROOT datasets reads their run/event branches through the same data path.
+  catalogue.useRootEventIds((file) => marshaller.roots.eventIds(file));
 
   await mkdir(join(config.dataDir, 'state'), { recursive: true });
-  const ledger: Ledger = config.ledger === 'memory' ? new MemoryLedger() : await SqliteLedger.open(join(config.dataDir, 'state', 'ledger.db'), { log: log.child({ component: 'ledger' }) });
+  const ledgerLog = log.child({ component: 'ledger' });
+  const ledger: Ledger = config.redis
+    ? await RedisLedger.open(config.redis, { keyPrefix: config.clusterPrefix, replicas: config.redisReplicas, log: ledgerLog })
+    : config.ledger === 'memory'
+      ? new MemoryLedger()
+      : await SqliteLedger.open(join(config.dataDir, 'state', 'ledger.db'), { log: ledgerLog });
   const prefetcher = reader instanceof CachedReader ? new RangePrefetcher(ledger, marshaller, reader, { ranges: config.prefetchRanges, log: log.child({ component: 'prefetch' }) }) : undefined;
   const totals = new DeliveryTotals();
   const dispatcher = new Dispatcher(ledger, catalogue, marshaller, totals, {
@@ -124,8 +158,17 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
     retryDelayMs: config.retryDelayMs,
     reapIntervalMs: config.reapIntervalMs,
     prefetcher,
+    cluster: cluster ?? undefined,
     log: log.child({ component: 'dispatch' }),
   });
+
+  /** The cache's figures, with the cooperative cache's owner-node step as one more tier. */
+  const cacheStats = () => {
+    const stats = cache?.stats() ?? null;
+    if (!stats || !peers) return stats;
+    const p = peers.stats;
+    return { ...stats, tiers: [...stats.tiers, { tier: 'peer', hits: p.hits, misses: p.misses, hitBytes: p.hitBytes, bytes: 0, capacity: 0, evictions: 0 }] };
+  };
 
   // The node id is known once the port is; the monitor reads it lazily.
   const node = { id: config.nodeId ?? '', version: ESS_VERSION, startedAt };
@@ -150,8 +193,9 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
     maxBuffered: config.monitorMaxBuffered,
     helloTimeoutMs: config.helloTimeoutMs,
     sources: () => sources.rows(),
-    cache: () => cache?.stats() ?? null,
+    cache: cacheStats,
     auth,
+    cluster: cluster ?? undefined,
     log: log.child({ component: 'monitor' }),
   });
   const metrics = createMetrics({
@@ -161,7 +205,7 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
     monitorTick: () => monitor.tickMs / 1000,
     tasks: () => monitor.tasks,
     sources: () => sources.rows(),
-    cache: () => cache?.stats() ?? null,
+    cache: cacheStats,
   });
 
   // uWS drops frames over these caps outright; below them the channels answer with a documented error.
@@ -177,13 +221,21 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
     health: () => ({ node: node.id, version: ESS_VERSION, uptimeSeconds: Math.round((Date.now() - startedAt) / 1000), workers: dispatcher.sessionCount, dashboards: monitor.dashboards }),
     log,
   });
+  if (cluster && reader instanceof CachedReader) {
+    registerInternalApi(transport, { catalogue, reader, secret: cluster.secret, blockSize: config.cache!.blockSize, log: log.child({ component: 'internal' }) });
+  }
   const dashboard = config.dashboardDir ? await StaticFiles.load(config.dashboardDir) : null;
   if (dashboard) transport.route('get', '/*', (req) => dashboard.serve(req));
   else log.warn({ dir: config.dashboardDir }, 'no built dashboard found; / will answer 404 (run pnpm build)');
 
   const port = await transport.listen(config.host, config.port);
-  const host = config.host === '0.0.0.0' || config.host === '::' ? hostname() : config.host;
-  node.id = config.nodeId ?? `${host}:${port}`;
+  const host = displayHost;
+  node.id = cluster?.nodeId ?? config.nodeId ?? `${host}:${port}`;
+  await cluster?.start({
+    wake: () => dispatcher.wake(),
+    taskCompleted: (task) => dispatcher.notifyComplete(task),
+    catalogueChanged: () => void knowledge.sync().catch((e: unknown) => log.error({ err: e }, 'syncing the catalogue failed')),
+  });
   dispatcher.start();
   stream.start();
   monitor.start();
@@ -205,6 +257,7 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
       transport.closeAll(CloseCode.goingAway, 'server shutting down');
       await until(() => transport.openSockets === 0, 2_000);
       await ledger.close();
+      await cluster?.close();
       await cache?.close();
       await sources.close();
       log.info({ node: node.id }, 'stopped');
@@ -227,6 +280,7 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
     sources,
     totals,
     monitor,
+    cluster,
     log,
     close,
   };

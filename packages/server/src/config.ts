@@ -56,6 +56,17 @@ export interface ServerConfig {
   /** Consecutive failures after which a source is marked down, and how long it stays down before a probe. */
   readonly sourceDownAfterErrors: number;
   readonly sourceDownForMs: number;
+  /**
+   * Redis (`redis://host:port`) to share the ledger, the catalogue, the cache and the view with
+   * other nodes; null for a single node on its data directory.
+   */
+  readonly redis: string | null;
+  /** Prefix of this cluster's keys in Redis. */
+  readonly clusterPrefix: string;
+  /** Acknowledge an outcome only once this many Redis replicas confirm it (WAIT); 0 for none. */
+  readonly redisReplicas: number;
+  /** The URL other nodes reach this one at (default http://<host>:<port>). */
+  readonly advertiseUrl: string | null;
 }
 
 export interface CacheConfig {
@@ -93,6 +104,10 @@ export function defaultConfig(dataDir: string, overrides: Partial<ServerConfig> 
     virtualCostUs: 0,
     sourceDownAfterErrors: 3,
     sourceDownForMs: 10_000,
+    redis: null,
+    clusterPrefix: 'ess',
+    redisReplicas: 0,
+    advertiseUrl: null,
     ...overrides,
     limits,
   };

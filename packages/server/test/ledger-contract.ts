@@ -906,6 +906,43 @@ export function describeLedgerContract(name: string, open: OpenLedger): void {
       expect((await l.fail(lease.range.key, lease.token, { eventsDone: 0, message: 'fine', retryDelayMs: 0, now: 1 })).kind).toBe('ok');
     });
 
+    // ---- skim, slim and delivery counts -----------------------------------------------------------
+
+    test("keeps a task's skim and slim, and leaves them out when not set", async (l) => {
+      const t = await l.createTask(spec({ skim: 'nMuon >= 2 && MET_pt > 30.0', slim: ['Muon_*', 'MET_pt'] }), plans(1), 0);
+      expect(t.spec).toEqual({ dataset: 's:n', rangeSize: 10, attempts: 2, priority: 0, label: '', skim: 'nMuon >= 2 && MET_pt > 30.0', slim: ['Muon_*', 'MET_pt'] });
+      expect((await l.getTask(t.id))!.spec).toEqual(t.spec);
+      const u = await l.createTask(spec({ skim: null, slim: null }), plans(1), 0);
+      expect((await l.getTask(u.id))!.spec).toEqual(spec());
+      expect(Object.keys((await l.getTask(u.id))!.spec)).not.toContain('skim');
+    });
+
+    test('records the events read and passed of a finish that counts them, once; none before or without counts', async (l) => {
+      const t = await l.createTask(spec(), plans(3), 0);
+      const [a, b, c] = await l.claim({ worker: 'w', task: t.id, max: 3, leaseMs: 1000, now: 0 });
+      expect((await l.getRange(a!.range.key))!.eventsRead ?? null).toBeNull();
+      const done = await l.finish(a!.range.key, a!.token, 1, { eventsRead: 10, eventsPassed: 4 });
+      expect(done).toMatchObject({ kind: 'ok', range: { state: 'finished', eventsRead: 10, eventsPassed: 4, eventsDone: 10 } });
+      expect(await l.getRange(a!.range.key)).toMatchObject({ eventsRead: 10, eventsPassed: 4 });
+      // A repeat with other counts is a duplicate and changes nothing.
+      expect(await l.finish(a!.range.key, a!.token, 2, { eventsRead: 10, eventsPassed: 9 })).toMatchObject({ kind: 'duplicate', range: { eventsPassed: 4 } });
+      expect((await l.getRange(a!.range.key))!.eventsPassed).toBe(4);
+      // Without counts: nothing recorded.
+      await l.finish(b!.range.key, b!.token, 3);
+      expect((await l.getRange(b!.range.key))!.eventsRead ?? null).toBeNull();
+      // Counts that cannot be are refused before anything changes.
+      for (const counts of [{ eventsRead: -1, eventsPassed: 0 }, { eventsRead: 3, eventsPassed: 4 }, { eventsRead: 1.5, eventsPassed: 1 }]) {
+        await refused(l.finish(c!.range.key, c!.token, 4, counts));
+      }
+      expect((await l.getRange(c!.range.key))!.state).toBe('assigned');
+      expect((await l.finish(c!.range.key, c!.token, 5, { eventsRead: 10, eventsPassed: 0 })).kind).toBe('ok');
+      expect((await l.ranges(t.id)).map((r) => [r.eventsRead ?? null, r.eventsPassed ?? null])).toEqual([
+        [10, 4],
+        [null, null],
+        [10, 0],
+      ]);
+    });
+
     // ---- model ----------------------------------------------------------------------------------
 
     it('behaves like MemoryLedger under random operation sequences (model test)', async () => {

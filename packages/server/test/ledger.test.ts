@@ -2,6 +2,8 @@
  * The ledger contract (ledger-contract.ts) for every implementation, and what only the SQLite
  * ledger has to show: durability across a real `kill -9`, task ids across reopen, the schema
  * version check, the migration of a version-1 file, and the speed of a large createTask.
+ * The Redis ledger runs the contract against a real redis-server (started on first use, one key
+ * prefix per test); what only it has to show is in redis-ledger.test.ts.
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
@@ -11,10 +13,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { MemoryLedger } from '../src/dispatch/MemoryLedger.js';
+import { RedisLedger } from '../src/dispatch/RedisLedger.js';
 import { LEDGER_APPLICATION_ID, LEDGER_SCHEMA_VERSION, SqliteLedger, migrateLedgerSchema } from '../src/dispatch/SqliteLedger.js';
 import { LedgerError, type RangeOutcome, type RangePlan, type RangeRecord, type TaskSpec } from '../src/dispatch/Ledger.js';
 import { describeLedgerContract } from './ledger-contract.js';
 import { writeV1Ledger, type V1Range } from './fixtures/ledger-v1.js';
+import { startRedis, type RedisServer } from '../../testkit/src/redis.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const writer = fileURLToPath(new URL('./fixtures/sqlite-ledger-writer.ts', import.meta.url));
@@ -50,6 +54,18 @@ describeLedgerContract('SqliteLedger (file)', async () => {
       removeDb(path);
     },
   };
+});
+
+// The contract drives a fake clock through the `now` arguments: clock 'caller' (servers use Redis's
+// clock). AOF fsync once a second here: durability is shown with `always` in redis-ledger.test.ts.
+let redisServer: Promise<RedisServer> | null = null;
+let redisPrefixes = 0;
+afterAll(async () => (redisServer ? (await redisServer).stop() : undefined));
+describeLedgerContract('RedisLedger', async () => {
+  redisServer ??= startRedis({ appendfsync: 'everysec' });
+  const server = await redisServer;
+  const ledger = await RedisLedger.open(server.url, { keyPrefix: `contract${++redisPrefixes}`, clock: 'caller' });
+  return { ledger, close: () => ledger.close() };
 });
 
 describe('SqliteLedger — durability and schema', () => {
@@ -299,7 +315,7 @@ describe('SqliteLedger — durability and schema', () => {
       const snapshot = [await l.listTasks(), await l.ranges(a), await l.ranges(b), await l.ranges(t.id)];
       await l.close();
 
-      // Opened again: version 2, nothing migrated twice, nothing changed.
+      // Opened again: the current version, nothing migrated twice, nothing changed.
       l = SqliteLedger.open(path);
       expect([await l.listTasks(), await l.ranges(a), await l.ranges(b), await l.ranges(t.id)]).toEqual(snapshot);
     } finally {
@@ -307,21 +323,21 @@ describe('SqliteLedger — durability and schema', () => {
     }
     const db = new Database(path);
     try {
-      expect(db.pragma('user_version', { simple: true })).toBe(2);
+      expect(db.pragma('user_version', { simple: true })).toBe(LEDGER_SCHEMA_VERSION);
       expect(db.pragma('application_id', { simple: true })).toBe(LEDGER_APPLICATION_ID);
-      expect(migrateLedgerSchema(db)).toEqual({ from: 2, to: 2 });
+      expect(migrateLedgerSchema(db)).toEqual({ from: LEDGER_SCHEMA_VERSION, to: LEDGER_SCHEMA_VERSION });
       expect(() => db.prepare(`UPDATE ranges SET outcome = 'bogus' WHERE key = ?`).run(key(0))).toThrow(/CHECK constraint/);
     } finally {
       db.close();
     }
 
-    // migrateLedgerSchema itself, on a fresh version-1 file: one step, 1 → 2.
+    // migrateLedgerSchema itself, on a fresh version-1 file: one step per version, 1 → 2 → 3.
     const other = newPath();
     writeV1Ledger(other, [{ task: { ...task, state: 'active', ranges_total: 1, events_total: 10, open: 1 }, ranges: [range(0, {})] }]);
     const raw = new Database(other);
     try {
       expect(migrateLedgerSchema(raw)).toEqual({ from: 1, to: LEDGER_SCHEMA_VERSION });
-      expect(LEDGER_SCHEMA_VERSION).toBe(2);
+      expect(LEDGER_SCHEMA_VERSION).toBe(3);
       expect(raw.prepare('SELECT outcome FROM ranges').all()).toEqual([{ outcome: null }]);
     } finally {
       raw.close();

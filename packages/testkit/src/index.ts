@@ -10,6 +10,7 @@ export { spawnWorker, runFromSource, REPO_ROOT, WORKER_CLI, ESS_CLI, FROM_SOURCE
 export { RawWorker, type RawWorkerOptions } from './RawWorker.js';
 export { api, apiOk } from './api.js';
 export { runWorker, type InProcessWorker } from './inProcessWorkers.js';
+export { startRedis, type RedisServer, type RedisServerOptions } from './redis.js';
 export {
   startNginx,
   startXrootd,

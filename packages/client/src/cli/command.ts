@@ -44,7 +44,7 @@ interface WorkerCliOptions {
 export function workerCommand(): Command {
   return new Command('worker')
     .description('receive event ranges into files, run a payload on each, report the outcomes')
-    .requiredOption('--server <url>', 'node to connect to (ws://host:port)')
+    .requiredOption('--server <urls>', 'node to connect to (ws://host:port), or several nodes of a cluster separated by commas')
     .option('--task <id>', 'task to work on (default: whatever the node hands out)', int(1, Number.MAX_SAFE_INTEGER))
     .option('--out <dir>', 'folder for range files', './ess-ranges')
     .option('--id <id>', 'worker identity, kept across reconnects (default host-pid)')
@@ -72,7 +72,7 @@ export function workerCommand(): Command {
         }
       };
       const worker = new EssWorker({
-        url: o.server,
+        url: o.server.split(',').map((u) => u.trim()).filter((u) => u.length > 0),
         task: o.task ?? null,
         outDir: resolve(o.out),
         id: o.id,

@@ -152,20 +152,25 @@ export async function readTokensFile(path: string): Promise<StaticToken[]> {
 
 /**
  * The development default: an admin token kept at `path` (created with mode 0600 on first use,
- * reused afterwards so workers and dashboards keep working across restarts).
+ * reused afterwards so workers and dashboards keep working across restarts). With `shared` (a
+ * cluster), the token comes from there, so every node accepts the same one.
  */
-export async function generatedAdminToken(path: string): Promise<{ token: string; created: boolean }> {
-  try {
-    const token = (await readFile(path, 'utf8')).trim();
-    if (token.length >= 16) return { token, created: false };
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+export async function generatedAdminToken(path: string, shared?: (candidate: string) => Promise<string>): Promise<{ token: string; created: boolean }> {
+  if (!shared) {
+    try {
+      const token = (await readFile(path, 'utf8')).trim();
+      if (token.length >= 16) return { token, created: false };
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
   }
-  const token = randomBytes(24).toString('base64url');
+  // Without a shared store a new token is made; with one (a cluster), the first node's wins.
+  const candidate = randomBytes(24).toString('base64url');
+  const token = shared ? await shared(candidate) : candidate;
   await mkdir(dirname(path), { recursive: true });
   await writeFile(path, token + '\n', { mode: 0o600 });
   await chmod(path, 0o600);
-  return { token, created: true };
+  return { token, created: token === candidate };
 }
 
 /** The token of an HTTP request: `Authorization: Bearer <token>`. */

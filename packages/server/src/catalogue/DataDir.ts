@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { MANIFEST_NAME, openEventFile, type GenParams } from '@ess/format';
 import type { Logger } from '../log.js';
 import type { CatalogueFile, Dataset } from './Catalogue.js';
+import { describeLocalRootFile, ROOT_FILE_SUFFIX, type RootFileRef, type RootFileWish } from './RootFiles.js';
 
 export const EVENT_FILE_SUFFIX = '.ess';
 
@@ -15,6 +16,8 @@ export interface ManifestFile {
   readonly guid: string;
   readonly size: number;
   readonly events: number;
+  /** Set for a ROOT file: its TTree and run/event branches. */
+  readonly root?: RootFileRef | undefined;
 }
 
 async function subdirs(dir: string): Promise<string[]> {
@@ -49,7 +52,7 @@ export async function readDataDir(root: string, sourceId: string, log: Logger): 
           virtual.push(manifest.generator.params);
           continue;
         }
-        const files = manifest?.files ?? (await readFooters(dir));
+        const files = manifest?.files ? await completeRootFiles(dir, manifest) : await readFooters(dir);
         if (files.length === 0) {
           log.warn({ dir }, 'dataset folder holds no event files; skipped');
           continue;
@@ -64,7 +67,9 @@ export async function readDataDir(root: string, sourceId: string, log: Logger): 
 }
 
 interface Manifest {
-  readonly files?: ManifestFile[];
+  readonly files?: (Omit<ManifestFile, 'root' | 'guid' | 'size' | 'events'> & Partial<ManifestFile> & { readonly format?: 'ess' | 'root'; readonly tree?: string })[];
+  /** For datasets of ROOT files: the TTree and the run/event branches (each file may name its own `tree`). */
+  readonly root?: RootFileWish;
   readonly virtual?: boolean;
   readonly generator?: { readonly params: GenParams };
 }
@@ -79,10 +84,32 @@ async function readManifest(dir: string): Promise<Manifest | null> {
   }
 }
 
-/** A folder without a manifest: each event file describes itself in its footer. */
+const isRootFile = (f: { lfn: string; format?: string; tree?: string }, m: Manifest | null): boolean =>
+  f.format === 'root' || (f.format === undefined && (m?.root !== undefined || f.tree !== undefined || f.lfn.endsWith(ROOT_FILE_SUFFIX)));
+
+/** The manifest's files, ROOT ones completed from the files themselves (entries, GUID, TTree, run/event branches). */
+async function completeRootFiles(dir: string, m: Manifest): Promise<ManifestFile[]> {
+  const out: ManifestFile[] = [];
+  for (const f of m.files ?? []) {
+    if (!isRootFile(f, m)) {
+      out.push({ lfn: f.lfn, guid: f.guid!, size: f.size!, events: f.events! });
+      continue;
+    }
+    const facts = await describeLocalRootFile(join(dir, f.lfn), f.lfn, { ...m.root, ...(f.tree !== undefined && { tree: f.tree }) });
+    out.push({ lfn: f.lfn, guid: f.guid ?? facts.guid, size: facts.size, events: facts.events, root: facts.ref });
+  }
+  return out;
+}
+
+/** A folder without a manifest: each event file describes itself in its footer, each ROOT file (with one TTree) in its header and tree. */
 async function readFooters(dir: string): Promise<ManifestFile[]> {
-  const names = (await readdir(dir)).filter((n) => n.endsWith(EVENT_FILE_SUFFIX)).sort();
+  const all = (await readdir(dir)).sort();
+  const names = all.filter((n) => n.endsWith(EVENT_FILE_SUFFIX));
   const files: ManifestFile[] = [];
+  for (const lfn of all.filter((n) => n.endsWith(ROOT_FILE_SUFFIX))) {
+    const facts = await describeLocalRootFile(join(dir, lfn), lfn);
+    files.push({ lfn, guid: facts.guid, size: facts.size, events: facts.events, root: facts.ref });
+  }
   for (const lfn of names) {
     const path = join(dir, lfn);
     const file = await openEventFile(path);
@@ -112,6 +139,7 @@ export function makeDataset(
       size: f.size,
       events: f.events,
       replicas: replicas(f.lfn),
+      ...(f.root && { root: f.root }),
     }),
   );
   return {

@@ -8,8 +8,9 @@ import { EventFile, type GenParams } from '@ess/format';
 import type { Logger } from '../log.js';
 import { HttpSource, type SourceSet, type VirtualSource } from '../sources/index.js';
 import { Catalogue, CatalogueError, type Dataset, type Replica } from './Catalogue.js';
-import { type CatalogueState, type CatalogueStore, type DatasetSpec, type FileSpec, type HttpSourceSpec, type StoredDataset } from './CatalogueStore.js';
+import { type CatalogueStore, type DatasetSpec, type FileSpec, type HttpSourceSpec, type StoredDataset } from './CatalogueStore.js';
 import { makeDataset, readDataDir, type ManifestFile } from './DataDir.js';
+import { describeRootFile, ROOT_FILE_SUFFIX, type RootFileWish } from './RootFiles.js';
 
 export interface KnowledgeBaseOptions {
   readonly dataDir: string;
@@ -20,10 +21,11 @@ export interface KnowledgeBaseOptions {
   readonly localSource: string;
   readonly store: CatalogueStore;
   readonly log: Logger;
+  /** Told after each registration (a cluster tells the other nodes to sync). */
+  readonly changed?: () => void;
 }
 
 export class KnowledgeBase {
-  private state: CatalogueState = { version: 1, sources: [], datasets: [], replicas: [] };
   private readonly log: Logger;
 
   constructor(private readonly o: KnowledgeBaseOptions) {
@@ -39,22 +41,34 @@ export class KnowledgeBase {
     const found = await readDataDir(this.o.dataDir, this.o.localSource, this.log);
     for (const d of found.local) this.o.catalogue.add(d);
     for (const params of found.virtual) await this.mountVirtual(params);
-    this.state = await this.o.store.load();
-    for (const spec of this.state.sources) this.tryLoad(`source ${spec.id}`, () => this.o.sources.add(httpSource(spec)));
-    for (const d of this.state.datasets) await this.tryLoadAsync(`dataset ${d.scope}:${d.name}`, () => this.mount(d));
-    for (const r of this.state.replicas) {
-      this.tryLoad(`replica of ${r.lfn} in ${r.dataset}`, () => this.o.catalogue.addReplicas(r.dataset, new Map([[r.lfn, { source: r.source, url: r.url }]])));
-    }
+    await this.sync();
     for (const d of this.o.catalogue.list()) {
       this.log.info({ dataset: d.id, files: d.files.length, events: d.events, bytes: d.bytes }, 'dataset available');
+    }
+  }
+
+  /**
+   * Mounts the stored registrations not mounted yet (at start-up, and in a cluster when another
+   * node registered something). Idempotent.
+   */
+  async sync(): Promise<void> {
+    const state = await this.o.store.load();
+    for (const spec of state.sources) {
+      if (!this.o.sources.get(spec.id)) this.tryLoad(`source ${spec.id}`, () => this.o.sources.add(httpSource(spec)));
+    }
+    for (const d of state.datasets) {
+      if (!this.o.catalogue.get(`${d.scope}:${d.name}`)) await this.tryLoadAsync(`dataset ${d.scope}:${d.name}`, () => this.mount(d));
+    }
+    for (const r of state.replicas) {
+      this.tryLoad(`replica of ${r.lfn} in ${r.dataset}`, () => this.o.catalogue.addReplicas(r.dataset, new Map([[r.lfn, { source: r.source, url: r.url }]])));
     }
   }
 
   async addSource(spec: HttpSourceSpec): Promise<void> {
     if (this.o.sources.get(spec.id)) throw new CatalogueError('exists', `source "${spec.id}" is already registered`);
     this.o.sources.add(httpSource(spec));
-    this.state.sources.push(spec);
-    await this.o.store.save(this.state);
+    await this.o.store.putSource(spec);
+    this.o.changed?.();
     this.log.info({ source: spec.id, endpoint: spec.endpoint }, 'source registered');
   }
 
@@ -67,12 +81,12 @@ export class KnowledgeBase {
       stored = { scope: spec.scope, name: spec.name, virtual: spec.virtual };
     } else {
       const files = [];
-      for (const f of spec.files) files.push(await this.resolveFile(id, f));
+      for (const f of spec.files) files.push(await this.resolveFile(id, f, spec.root));
       stored = { scope: spec.scope, name: spec.name, files };
     }
     const dataset = await this.mount(stored);
-    this.state.datasets.push(stored);
-    await this.o.store.save(this.state);
+    await this.o.store.putDataset(stored);
+    this.o.changed?.();
     this.log.info({ dataset: id, files: dataset.files.length, events: dataset.events }, 'dataset registered');
     return dataset;
   }
@@ -82,8 +96,8 @@ export class KnowledgeBase {
     if (!this.o.sources.get(source)) throw new CatalogueError('not_found', `no source "${source}" (register it first)`);
     const replicas = new Map(Object.entries(urls).map(([lfn, url]) => [lfn, { source, url }] as const));
     const updated = this.o.catalogue.addReplicas(dataset, replicas);
-    for (const [lfn, url] of Object.entries(urls)) this.state.replicas.push({ dataset, lfn, source, url });
-    await this.o.store.save(this.state);
+    for (const [lfn, url] of Object.entries(urls)) await this.o.store.putReplica({ dataset, lfn, source, url });
+    this.o.changed?.();
     this.log.info({ dataset, source, files: replicas.size }, 'replicas registered');
     return updated;
   }
@@ -106,8 +120,10 @@ export class KnowledgeBase {
   }
 
   /** Completes a file's facts from its first replica that answers: size from the source, GUID and events from the footer. */
-  private async resolveFile(dataset: string, f: FileSpec): Promise<ManifestFile & { replicas: Replica[] }> {
+  private async resolveFile(dataset: string, f: FileSpec, root?: RootFileWish): Promise<ManifestFile & { replicas: Replica[] }> {
     for (const r of f.replicas) this.requireSource(r.source);
+    const isRoot = f.format === 'root' || (f.format === undefined && (root !== undefined || f.tree !== undefined || f.lfn.endsWith(ROOT_FILE_SUFFIX)));
+    if (isRoot) return this.resolveRootFile(f, { ...root, ...(f.tree !== undefined && { tree: f.tree }) });
     if (f.guid !== undefined && f.size !== undefined && f.events !== undefined) return { lfn: f.lfn, guid: f.guid, size: f.size, events: f.events, replicas: f.replicas };
     const problems: string[] = [];
     for (const r of f.replicas) {
@@ -122,6 +138,22 @@ export class KnowledgeBase {
       }
     }
     throw new CatalogueError('invalid', `cannot read ${f.lfn} from any of its replicas (${problems.join('; ')})`);
+  }
+
+  /** A ROOT file is always opened (its TTree and run/event branches are checked): size from the source, GUID (UUID) and entries from the file. */
+  private async resolveRootFile(f: FileSpec, wish: RootFileWish): Promise<ManifestFile & { replicas: Replica[] }> {
+    const problems: string[] = [];
+    for (const r of f.replicas) {
+      const source = this.requireSource(r.source);
+      try {
+        const size = f.size ?? (await source.size(r.url));
+        const facts = await describeRootFile({ name: f.lfn, size, read: (offset, into) => source.read(r.url, offset, into.length, into) }, wish);
+        return { lfn: f.lfn, guid: f.guid ?? facts.guid, size, events: f.events ?? facts.events, replicas: f.replicas, root: facts.ref };
+      } catch (e) {
+        problems.push(`${r.source} ${r.url}: ${(e as Error).message}`);
+      }
+    }
+    throw new CatalogueError('invalid', `cannot read ROOT file ${f.lfn} from any of its replicas (${problems.join('; ')})`);
   }
 
   private requireSource(id: string) {

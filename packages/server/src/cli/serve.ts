@@ -41,6 +41,10 @@ interface ServeOptions {
   blockSize?: number;
   prefetchRanges?: number;
   virtualCostUs?: number;
+  redis?: string;
+  redisReplicas?: number;
+  clusterPrefix?: string;
+  advertiseUrl?: string;
 }
 
 /** Access control from the flags: explicit tokens/JWT, none (on request), or the generated admin token. */
@@ -87,6 +91,10 @@ export function serveCommand(): Command {
     .option('--no-cache', 'no block cache: every read goes to a source')
     .option('--prefetch-ranges <n>', 'ranges kept warm in the cache ahead of the workers (default 16; 0: none)', intOption(0, 100_000))
     .option('--virtual-cost-us <us>', 'CPU time spent generating each virtual event (default 0)', intOption(0, 10_000_000))
+    .option('--redis <url>', 'join a cluster: share ledger, catalogue, cache and view with the other nodes through this Redis (redis://host:port); needs a fixed --port')
+    .option('--redis-replicas <n>', 'acknowledge a worker\'s outcome only once n Redis replicas confirm it (WAIT; default 0)', intOption(0, 16))
+    .option('--cluster-prefix <prefix>', 'prefix of the cluster\'s keys in Redis (default "ess")')
+    .option('--advertise-url <url>', 'the URL other nodes reach this one at (default http://<host>:<port>)')
     .action(async (o: ServeOptions) => {
       const log = createLogger(o.logLevel);
       const base = defaultConfig(resolve(o.data));
@@ -119,6 +127,10 @@ export function serveCommand(): Command {
           : null,
         ...(o.prefetchRanges !== undefined && { prefetchRanges: o.prefetchRanges }),
         ...(o.virtualCostUs !== undefined && { virtualCostUs: o.virtualCostUs }),
+        ...(o.redis !== undefined && { redis: o.redis }),
+        ...(o.redisReplicas !== undefined && { redisReplicas: o.redisReplicas }),
+        ...(o.clusterPrefix !== undefined && { clusterPrefix: o.clusterPrefix }),
+        ...(o.advertiseUrl !== undefined && { advertiseUrl: o.advertiseUrl }),
         auth: await authSetup(o).catch((e: unknown) => {
           log.fatal(`access control: ${(e as Error).message}`);
           process.exit(1);

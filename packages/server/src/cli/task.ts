@@ -49,10 +49,20 @@ export function taskCommand(): Command {
     .option('--attempts <n>', 'attempts per range before it is fatal', intOption(1, 100))
     .option('--priority <n>', 'higher first', intOption(-1_000_000, 1_000_000))
     .option('--label <text>', 'shown to operators')
+    .option('--skim <predicate>', "deliver only events passing this CEL predicate, e.g. 'nMuon >= 2 && MET_pt > 30.0'")
+    .option('--slim <fields>', "deliver only these fields or branches, comma-separated, * and ? as wildcards, e.g. 'run,event,Muon_*'")
     .option(...server())
     .option(...token())
-    .action((o: ServerOption & { dataset: string; rangeSize: number; attempts?: number; priority?: number; label?: string }) =>
-      call(o, 'POST', '/api/v1/tasks', { dataset: o.dataset, rangeSize: o.rangeSize, attempts: o.attempts, priority: o.priority, label: o.label }).then(print, fail),
+    .action((o: ServerOption & { dataset: string; rangeSize: number; attempts?: number; priority?: number; label?: string; skim?: string; slim?: string }) =>
+      call(o, 'POST', '/api/v1/tasks', {
+        dataset: o.dataset,
+        rangeSize: o.rangeSize,
+        attempts: o.attempts,
+        priority: o.priority,
+        label: o.label,
+        skim: o.skim,
+        slim: o.slim?.split(',').map((x) => x.trim()).filter((x) => x.length > 0),
+      }).then(print, fail),
     );
 
   task

@@ -16,10 +16,10 @@ import {
   type Resumed,
 } from '@ess/protocol';
 import type { Catalogue } from '../catalogue/index.js';
-import type { Marshaller, RangeRequest } from '../marshal/index.js';
+import type { Marshaller, RangeRequest, RecordSchema } from '../marshal/index.js';
 import type { Logger } from '../log.js';
 import type { DeliveryTotals, HeldRange, WorkerSession } from '../stream/WorkerSession.js';
-import type { Lease, Ledger, LedgerOutcome, RangePlan, RangeRecord, TaskRecord, TaskSpec } from './Ledger.js';
+import type { DeliveryCounts, Lease, Ledger, LedgerOutcome, RangePlan, RangeRecord, TaskRecord, TaskSpec } from './Ledger.js';
 import type { RangePrefetcher } from './RangePrefetcher.js';
 import { planPickedRanges, planRanges } from './TaskPlanner.js';
 
@@ -37,6 +37,8 @@ export interface DispatcherOptions {
   readonly reapIntervalMs: number;
   /** Warms the cache for the ranges handed out next (absent without a cache). */
   readonly prefetcher?: RangePrefetcher | undefined;
+  /** The other nodes sharing the ledger (absent on a single node). */
+  readonly cluster?: DispatcherCluster | undefined;
   readonly log: Logger;
 }
 
@@ -49,6 +51,22 @@ export interface NewTask {
   readonly attempts?: number | undefined;
   readonly priority?: number | undefined;
   readonly label?: string | undefined;
+  /** Skim: a CEL predicate over each event's fields (checked against the dataset here). */
+  readonly skim?: string | undefined;
+  /** Slim: the fields or branches to deliver, with `*` and `?` wildcards. */
+  readonly slim?: readonly string[] | undefined;
+}
+
+/** What the dispatcher needs from a cluster of nodes sharing its ledger. */
+export interface DispatcherCluster {
+  /** This worker has a session on this node (renewed with its heartbeats). */
+  present(worker: string): void;
+  /** True when the worker has a session on another node now (its ranges must not be released here). */
+  connectedElsewhere(worker: string): Promise<boolean>;
+  /** Ranges became ready: idle workers on other nodes should look. */
+  rangesReady(): void;
+  /** A task completed: its subscribers on other nodes get `done`. */
+  taskCompleted(task: number): void;
 }
 
 export class DispatchError extends Error {
@@ -84,7 +102,11 @@ export class Dispatcher {
   }
 
   start(): void {
-    this.reaper ??= setInterval(() => void this.reap(), this.options.reapIntervalMs);
+    this.reaper ??= setInterval(() => {
+      void this.reap();
+      // A backstop for cluster events lost in transit: idle workers look again now and then.
+      if (this.options.cluster) this.wake();
+    }, this.options.reapIntervalMs);
     this.reaper.unref();
   }
 
@@ -116,7 +138,11 @@ export class Dispatcher {
       attempts: req.attempts ?? DEFAULT_ATTEMPTS,
       priority: req.priority ?? 0,
       label: req.label ?? '',
+      ...(req.skim !== undefined && { skim: req.skim }),
+      ...(req.slim !== undefined && { slim: req.slim }),
     };
+    // Refuses a predicate or field list that does not fit the dataset (SelectionError, with the position).
+    await this.marshaller.compile(dataset, spec);
     let plans: RangePlan[];
     if (req.events) {
       const { found, missing } = await this.catalogue.locateEvents(dataset.id, req.events);
@@ -131,8 +157,13 @@ export class Dispatcher {
     const task = await this.ledger.createTask(spec, plans, Date.now());
     this.log.info({ task: task.id, dataset: spec.dataset, ranges: task.rangesTotal, events: task.eventsTotal }, 'task created');
     this.options.prefetcher?.kick();
-    this.wake();
+    this.rangesReady();
     return task;
+  }
+
+  /** What a dataset's records hold (the fields a skim may use and a slim may name). */
+  recordSchema(dataset: string): Promise<RecordSchema> {
+    return this.marshaller.schema(this.catalogue.require(dataset));
   }
 
   /** Cancels an active task; a complete or cancelled one is returned as it is. */
@@ -161,6 +192,7 @@ export class Dispatcher {
     const orphan = this.orphans.get(session.workerId);
     if (orphan) clearTimeout(orphan);
     this.orphans.delete(session.workerId);
+    this.options.cluster?.present(session.workerId);
     return previous;
   }
 
@@ -190,7 +222,7 @@ export class Dispatcher {
         if (!task) throw new Error(`task ${r.task} vanished`);
         const stream = e.complete
           ? null
-          : await this.marshaller.open(this.rangeRequest(e.range, task.spec.dataset, r), session.limits.maxChunk, { bytes: e.bytes, chunks: e.chunks, crc32: e.crc32 });
+          : await this.marshaller.open(await this.rangeRequest(e.range, task, r), session.limits.maxChunk, { bytes: e.bytes, chunks: e.chunks, crc32: e.crc32 });
         session.resume(this.eventRange(e.range, task.spec.dataset, r, stream?.totalBytes ?? null), e.token, r.key, stream);
         if (r.state === RangeState.running) session.held.get(e.range)!.running = true;
         kept.add(r.key);
@@ -207,7 +239,7 @@ export class Dispatcher {
     if (kept.size > 0) await this.ledger.renew(session.workerId, this.options.leaseMs, Date.now());
     session.send({ type: 'resumed', ranges: accepted, refused });
     this.log.info({ worker: session.workerId, resumed: accepted.length, refused: refused.length }, 'worker resumed');
-    if (refused.length > 0) this.wake();
+    if (refused.length > 0) this.rangesReady();
   }
 
   get sessionCount(): number {
@@ -238,10 +270,31 @@ export class Dispatcher {
 
   heartbeat(session: WorkerSession): void {
     session.lastSeen = Date.now();
-    if (session.held.size === 0) return;
-    this.ledger.renew(session.workerId, this.options.leaseMs, Date.now()).catch((e: unknown) => {
-      this.log.error({ err: e, worker: session.workerId }, 'lease renewal failed');
-    });
+    this.options.cluster?.present(session.workerId);
+    this.ledger
+      .renew(session.workerId, this.options.leaseMs, Date.now())
+      .then((renewed) => (renewed > session.held.size ? this.reconcile(session) : undefined))
+      .catch((e: unknown) => this.log.error({ err: e, worker: session.workerId }, 'lease renewal failed'));
+  }
+
+  /**
+   * The ledger says this worker holds more than its session knows: a claim the ledger recorded
+   * whose reply never came back (the ledger's connection dropped), so the range was never sent.
+   * Without this, the worker's heartbeats would keep such a lease alive for ever.
+   */
+  private async reconcile(session: WorkerSession): Promise<void> {
+    if (session.claiming > 0 || session.closed || (await this.options.cluster?.connectedElsewhere(session.workerId))) return;
+    let released = 0;
+    for (const lease of await this.ledger.heldBy(session.workerId)) {
+      if (session.claiming > 0 || session.closed) return;
+      if (session.held.has(lease.eventRangeID)) continue;
+      await this.settle(this.ledger.release(lease.range.key, lease.token, false, 'claimed but never delivered'));
+      released++;
+    }
+    if (released > 0) {
+      this.log.warn({ worker: session.workerId, ranges: released }, 'released leases recorded for a worker that never received them');
+      this.rangesReady();
+    }
   }
 
   /**
@@ -262,11 +315,13 @@ export class Dispatcher {
   private async releaseWorker(worker: string, reason: string): Promise<void> {
     this.orphans.delete(worker);
     if (this.sessions.has(worker) || this.draining) return;
+    // It came back on another node and took its ranges with it there.
+    if (await this.options.cluster?.connectedElsewhere(worker)) return;
     const leases = await this.ledger.heldBy(worker);
     for (const lease of leases) await this.settle(this.ledger.release(lease.range.key, lease.token, true, reason));
     if (leases.length > 0) {
       this.log.info({ worker, ranges: leases.length }, 'worker gone; its ranges are ready again');
-      this.wake();
+      this.rangesReady();
     }
   }
 
@@ -281,15 +336,22 @@ export class Dispatcher {
     const key = rangeKey(parts);
     const now = Date.now();
     let outcome: LedgerOutcome;
-    if (msg.status === 'running') outcome = await this.ledger.start(key, msg.token);
-    else if (msg.status === 'finished') outcome = await this.ledger.finish(key, msg.token, now);
-    else {
-      outcome = await this.ledger.fail(key, msg.token, {
-        eventsDone: msg.eventsDone ?? 0,
-        message: msg.message ?? 'payload failed',
-        retryDelayMs: this.options.retryDelayMs,
-        now,
-      });
+    try {
+      if (msg.status === 'running') outcome = await this.ledger.start(key, msg.token);
+      else if (msg.status === 'finished') outcome = await this.ledger.finish(key, msg.token, now, this.deliveryCounts(session, msg));
+      else {
+        outcome = await this.ledger.fail(key, msg.token, {
+          eventsDone: msg.eventsDone ?? 0,
+          message: msg.message ?? 'payload failed',
+          retryDelayMs: this.options.retryDelayMs,
+          now,
+        });
+      }
+    } catch (e) {
+      // The ledger is unreachable (Redis restarting, say): nothing was recorded, the worker sends the report again.
+      this.log.warn({ err: e, range: msg.range }, 'cannot record a report now');
+      session.send({ type: 'error', code: ErrorCode.unavailable, message: `the ledger cannot record this report now: ${(e as Error).message}`, fatal: false, ref: msg.range });
+      return;
     }
 
     if (outcome.kind === 'unknown') {
@@ -297,6 +359,7 @@ export class Dispatcher {
       return;
     }
     if (outcome.kind === 'fenced') {
+      this.totals.reportsFenced++;
       const r = outcome.range;
       const expired = r.attempt !== parts.attempt || r.worker !== session.workerId;
       session.drop(msg.range);
@@ -328,7 +391,7 @@ export class Dispatcher {
       else this.totals.rangesFailed++;
     }
     if (outcome.kind === 'ok' && outcome.taskComplete) this.taskCompleted(parts.task);
-    if (msg.status === 'failed') this.wake();
+    if (msg.status === 'failed') this.rangesReady();
     await this.fill(session);
   }
 
@@ -370,12 +433,12 @@ export class Dispatcher {
     try {
       const task = await this.ledger.getTask(r.task);
       if (!task) throw new Error(`task ${r.task} vanished`);
-      const stream = await this.marshaller.open(this.rangeRequest(lease.eventRangeID, task.spec.dataset, r), session.limits.maxChunk);
+      const stream = await this.marshaller.open(await this.rangeRequest(lease.eventRangeID, task, r), session.limits.maxChunk);
       this.options.prefetcher?.claimed(r.key);
       session.claiming--;
       if (session.closed) {
         await this.settle(this.ledger.release(r.key, lease.token, false, 'worker left before delivery'));
-        this.wake();
+        this.rangesReady();
         return;
       }
       session.assign(this.eventRange(lease.eventRangeID, task.spec.dataset, r, stream.totalBytes), lease.token, r.key, stream);
@@ -383,12 +446,24 @@ export class Dispatcher {
       session.claiming--;
       this.log.error({ err: e, range: lease.eventRangeID }, 'cannot open range data; giving the range up');
       await this.settle(this.ledger.release(r.key, lease.token, true, `data unreadable: ${(e as Error).message}`));
-      this.wake();
+      this.rangesReady();
     }
   }
 
-  private rangeRequest(eventRangeID: string, dataset: string, r: RangeRecord): RangeRequest {
-    return { eventRangeID, dataset, file: r.file, startEvent: r.startEvent, lastEvent: r.lastEvent };
+  private async rangeRequest(eventRangeID: string, task: TaskRecord, r: RangeRecord): Promise<RangeRequest> {
+    const selection = await this.marshaller.selectionFor(task.id, task.spec);
+    return { eventRangeID, dataset: task.spec.dataset, file: r.file, startEvent: r.startEvent, lastEvent: r.lastEvent, selection };
+  }
+
+  /** Events read and passed of a finished range: counted by its stream when this session sent it all, else as the worker's report says. */
+  private deliveryCounts(session: WorkerSession, msg: Report): DeliveryCounts | undefined {
+    const stream = session.held.get(msg.range)?.stream;
+    if (stream?.allSent) {
+      const end = stream.end();
+      return { eventsRead: end.eventsRead, eventsPassed: end.events };
+    }
+    if (msg.eventsRead !== undefined && msg.eventsPassed !== undefined && msg.eventsPassed <= msg.eventsRead) return { eventsRead: msg.eventsRead, eventsPassed: msg.eventsPassed };
+    return undefined;
   }
 
   private eventRange(eventRangeID: string, dataset: string, r: RangeRecord, bytes: number | null): EventRange {
@@ -400,7 +475,7 @@ export class Dispatcher {
     session.drop(held.range.eventRangeID);
     session.send({ type: 'revoke', range: held.range.eventRangeID, reason: `source unavailable: ${error.message}` });
     await this.settle(this.ledger.release(held.key, held.token, true, `data unreadable: ${error.message}`));
-    this.wake();
+    this.rangesReady();
   }
 
   /**
@@ -449,14 +524,26 @@ export class Dispatcher {
       }
       // After the revokes, so that subscribers left with nothing held get their `done`.
       for (const id of completed) this.taskCompleted(id);
-      this.wake();
+      this.rangesReady();
     } catch (e) {
       this.log.error({ err: e }, 'reaping leases failed');
     }
   }
 
+  /** Ranges are ready again here: wake the idle workers of this node, and tell the others. */
+  private rangesReady(): void {
+    this.wake();
+    this.options.cluster?.rangesReady();
+  }
+
   private taskCompleted(task: number): void {
     this.log.info({ task }, 'task complete');
+    this.notifyComplete(task);
+    this.options.cluster?.taskCompleted(task);
+  }
+
+  /** A task completed (here or on another node): its subscribers on this node with nothing held get `done`. */
+  notifyComplete(task: number): void {
     for (const s of this.sessions.values()) {
       if (s.task === task && s.held.size === 0) s.sendDone(task, 'complete');
     }

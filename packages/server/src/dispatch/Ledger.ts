@@ -41,6 +41,10 @@ export interface TaskSpec {
   readonly priority: number;
   /** Free text shown to operators. */
   readonly label: string;
+  /** Skim: a CEL predicate over each event's fields; only events passing it are delivered. Null or absent: none. */
+  readonly skim?: string | null | undefined;
+  /** Slim: the fields (ROOT branches) to deliver, `*` and `?` as wildcards. Null or absent: all. */
+  readonly slim?: readonly string[] | null | undefined;
 }
 
 /** A range as the planner cuts it, before it has a state. */
@@ -99,6 +103,20 @@ export interface RangeRecord {
    * the first claim and while held. It decides whether a repeated report is a `duplicate`.
    */
   readonly outcome: RangeOutcome | null;
+  /**
+   * Events read from the source for the range and events that passed its skim (all of them
+   * without one), recorded by the `finish` that finished it with counts: absent (or null) until
+   * then, and for ranges finished otherwise (a failure report covering every event, a finish
+   * without counts).
+   */
+  readonly eventsRead?: number | null;
+  readonly eventsPassed?: number | null;
+}
+
+/** What a finished range's delivery counted (see RangeRecord.eventsRead). */
+export interface DeliveryCounts {
+  readonly eventsRead: number;
+  readonly eventsPassed: number;
 }
 
 export interface Lease {
@@ -206,8 +224,12 @@ export interface Ledger {
   heldBy(worker: string): Promise<Lease[]>;
   /** assigned → running; a repeat while running is a duplicate. */
   start(key: string, token: string): Promise<LedgerOutcome>;
-  /** assigned|running → finished (outcome `finished`); a repeat is a duplicate. */
-  finish(key: string, token: string, now: number): Promise<LedgerOutcome>;
+  /**
+   * assigned|running → finished (outcome `finished`), recording `counts` when given (else the
+   * counts stay null); a repeat is a duplicate. Throws LedgerError (`invalid`) when a count is not
+   * a non-negative safe integer or more passed than were read.
+   */
+  finish(key: string, token: string, now: number, counts?: DeliveryCounts): Promise<LedgerOutcome>;
   /**
    * assigned|running → failed (retried after `retryDelayMs`; `ready` at once when it is ≤ 0) or
    * fatal (no attempts left), keeping partial progress; → finished when `eventsDone` covers every
@@ -282,6 +304,20 @@ export function checkTask(spec: TaskSpec, plans: readonly RangePlan[]): void {
 /** The check of `claim`; throws LedgerError (`invalid`). */
 export function checkClaim(request: ClaimRequest): void {
   if (!isCount(request.max)) throw invalid(`claim: max must be a non-negative integer, got ${request.max}`);
+}
+
+/** A task spec as ledgers store and return it: skim and slim only when set. */
+export function storedSpec(spec: TaskSpec): TaskSpec {
+  const { skim, slim, ...rest } = spec;
+  return { ...rest, ...(skim != null && { skim }), ...(slim != null && { slim: [...slim] }) };
+}
+
+/** The check of `finish`'s counts; throws LedgerError (`invalid`). */
+export function checkCounts(counts: DeliveryCounts | undefined): void {
+  if (!counts) return;
+  if (!isCount(counts.eventsRead) || !isCount(counts.eventsPassed) || counts.eventsPassed > counts.eventsRead) {
+    throw invalid(`finish: counts must be non-negative integers with eventsPassed <= eventsRead, got ${counts.eventsRead} read, ${counts.eventsPassed} passed`);
+  }
 }
 
 /** The check of `fail`; throws LedgerError (`invalid`). */

@@ -6,10 +6,13 @@ import { randomBytes } from 'node:crypto';
 import { RangeState, TERMINAL_STATES, TaskStateName, formatRangeId, rangeKey, type RangeCounts } from '@ess/protocol';
 import {
   checkClaim,
+  checkCounts,
   checkFailure,
   checkTask,
   reportVerdict,
+  storedSpec,
   type ClaimRequest,
+  type DeliveryCounts,
   type FailOutcome,
   type Lease,
   type Ledger,
@@ -79,7 +82,7 @@ export class MemoryLedger implements Ledger {
     const entry: TaskEntry = {
       record: {
         id,
-        spec,
+        spec: storedSpec(spec),
         createdAt: now,
         state: ranges.length > 0 ? TaskStateName.active : TaskStateName.complete,
         rangesTotal: ranges.length,
@@ -202,10 +205,15 @@ export class MemoryLedger implements Ledger {
     });
   }
 
-  async finish(key: string, token: string, _now?: number): Promise<LedgerOutcome> {
+  async finish(key: string, token: string, _now?: number, counts?: DeliveryCounts): Promise<LedgerOutcome> {
+    checkCounts(counts);
     return this.report(key, token, 'finish', (t, r) => {
       r.eventsDone += r.lastEvent - r.startEvent + 1;
       r.outcome = 'finished';
+      if (counts) {
+        r.eventsRead = counts.eventsRead;
+        r.eventsPassed = counts.eventsPassed;
+      }
       return ok(r, this.settle(t, r, RangeState.finished));
     });
   }

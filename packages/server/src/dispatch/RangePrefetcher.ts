@@ -9,6 +9,14 @@ import type { Logger } from '../log.js';
 import type { CachedReader, Marshaller } from '../marshal/index.js';
 import type { Ledger } from './Ledger.js';
 
+/** One handle for several prefetches: done when all are, released together. */
+function allOf(handles: readonly PrefetchHandle[]): PrefetchHandle {
+  return {
+    done: Promise.all(handles.map((h) => h.done)).then((rs) => ({ bytes: rs.reduce((n, r) => n + r.bytes, 0) })),
+    release: () => handles.forEach((h) => h.release()),
+  };
+}
+
 export interface RangePrefetcherOptions {
   /** Ranges to keep warm ahead of the workers, across all active tasks. */
   readonly ranges: number;
@@ -71,9 +79,12 @@ export class RangePrefetcher {
       for (const r of await this.ledger.peek(task.id, perTask)) {
         if (this.stopped || this.warming.size >= this.o.ranges) return;
         if (this.warming.has(r.key)) continue;
-        const span = await this.marshaller.locate({ dataset: task.spec.dataset, file: r.file, startEvent: r.startEvent, lastEvent: r.lastEvent });
+        const selection = await this.marshaller.selectionFor(task.id, task.spec);
+        const span = await this.marshaller.locate({ dataset: task.spec.dataset, file: r.file, startEvent: r.startEvent, lastEvent: r.lastEvent, selection });
         if (span.length === 0) continue;
-        this.warming.set(r.key, this.reader.prefetch(span.file, span.offset, span.length));
+        // A ROOT range reads only the baskets of its branches: warm those parts, not the whole span.
+        const handles = (span.parts ?? [span]).map((p) => this.reader.prefetch(span.file, p.offset, p.length));
+        this.warming.set(r.key, handles.length === 1 ? handles[0]! : allOf(handles));
       }
     }
   }

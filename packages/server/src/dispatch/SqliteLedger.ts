@@ -32,10 +32,13 @@ import { RangeState, TaskStateName, formatRangeId, rangeKey } from '@ess/protoco
 import type { Logger } from '../log.js';
 import {
   checkClaim,
+  checkCounts,
   checkFailure,
   checkTask,
   reportVerdict,
+  storedSpec,
   type ClaimRequest,
+  type DeliveryCounts,
   type FailOutcome,
   type Lease,
   type Ledger,
@@ -65,7 +68,7 @@ export interface SqliteLedgerOptions {
 }
 
 /** The schema version this code reads and writes. */
-export const LEDGER_SCHEMA_VERSION = 2;
+export const LEDGER_SCHEMA_VERSION = 3;
 /** `PRAGMA application_id` of an ESS ledger file ('ESSL'), so that a foreign SQLite file is refused. */
 export const LEDGER_APPLICATION_ID = 0x4553534c;
 
@@ -131,6 +134,18 @@ ALTER TABLE ranges ADD COLUMN outcome TEXT CHECK (outcome IN ('finished', 'faile
 UPDATE ranges SET outcome = state WHERE state IN ('finished', 'failed', 'cancelled');
 `;
 
+/**
+ * Version 3: a task's skim and slim (`tasks.skim`, `tasks.slim` as a JSON array; NULL when not
+ * set), and what a finished range's delivery counted (`ranges.events_read`, `ranges.events_passed`;
+ * NULL until a finish records them). Existing rows get NULL everywhere: no skim, no slim, no counts.
+ */
+const SCHEMA_V3 = `
+ALTER TABLE tasks ADD COLUMN skim TEXT;
+ALTER TABLE tasks ADD COLUMN slim TEXT;
+ALTER TABLE ranges ADD COLUMN events_read INTEGER CHECK (events_read >= 0);
+ALTER TABLE ranges ADD COLUMN events_passed INTEGER CHECK (events_passed >= 0 AND events_passed <= events_read);
+`;
+
 interface Migration {
   readonly to: number;
   readonly up: (db: Database.Database) => void;
@@ -148,6 +163,10 @@ const MIGRATIONS: readonly Migration[] = [
   {
     to: 2,
     up: (db) => db.exec(SCHEMA_V2),
+  },
+  {
+    to: 3,
+    up: (db) => db.exec(SCHEMA_V3),
   },
 ];
 
@@ -194,6 +213,8 @@ interface TaskRow {
   ranges_total: number;
   events_total: number;
   open: number;
+  skim: string | null;
+  slim: string | null;
 }
 
 interface RangeRow {
@@ -216,6 +237,8 @@ interface RangeRow {
   events_done: number;
   message: string | null;
   outcome: RangeOutcome | null;
+  events_read: number | null;
+  events_passed: number | null;
 }
 
 type Range = Mutable<RangeRecord>;
@@ -225,9 +248,12 @@ const TERMINAL = `('finished', 'fatal', 'cancelled')`;
 
 function prepareStatements(db: Database.Database) {
   return {
-    insertTask: db.prepare<[string, number, number, number, string, TaskStateName, number, number, number, number]>(
-      `INSERT INTO tasks (dataset, range_size, attempts, priority, label, state, created_at, ranges_total, events_total, open)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    insertTask: db.prepare<[string, number, number, number, string, TaskStateName, number, number, number, number, string | null, string | null]>(
+      `INSERT INTO tasks (dataset, range_size, attempts, priority, label, state, created_at, ranges_total, events_total, open, skim, slim)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    setCounts: db.prepare<[number, number, number, number, number]>(
+      `UPDATE ranges SET events_read = ?, events_passed = ? WHERE task = ? AND file = ? AND idx = ?`,
     ),
     insertRange: db.prepare<[number, number, number, string, string, string, string, number, number, number]>(
       `INSERT INTO ranges (task, file, idx, key, scope, lfn, guid, start_event, last_event, state, attempt, attempts_left, events_done)
@@ -322,13 +348,22 @@ function toRange(row: RangeRow): Range {
     eventsDone: row.events_done,
     message: row.message,
     outcome: row.outcome,
+    ...(row.events_read !== null && row.events_read !== undefined && { eventsRead: row.events_read, eventsPassed: row.events_passed }),
   };
 }
 
 function toTask(row: TaskRow): TaskRecord {
   return {
     id: row.id,
-    spec: { dataset: row.dataset, rangeSize: row.range_size, attempts: row.attempts, priority: row.priority, label: row.label },
+    spec: storedSpec({
+      dataset: row.dataset,
+      rangeSize: row.range_size,
+      attempts: row.attempts,
+      priority: row.priority,
+      label: row.label,
+      skim: row.skim,
+      slim: row.slim === null ? null : (JSON.parse(row.slim) as string[]),
+    }),
     createdAt: row.created_at,
     state: row.state,
     rangesTotal: row.ranges_total,
@@ -371,7 +406,7 @@ export class SqliteLedger implements Ledger {
   private readonly txPeek: Tx<[number | null, number], RangeRecord[]>;
   private readonly txRenew: Tx<[string, number, number], number>;
   private readonly txStart: Tx<[string, string], LedgerOutcome>;
-  private readonly txFinish: Tx<[string, string], LedgerOutcome>;
+  private readonly txFinish: Tx<[string, string, DeliveryCounts | undefined], LedgerOutcome>;
   private readonly txFail: Tx<[string, string, FailOutcome], LedgerOutcome>;
   private readonly txRelease: Tx<[string, string, boolean, string], LedgerOutcome>;
   private readonly txReap: Tx<[number], ReapResult>;
@@ -425,11 +460,17 @@ export class SqliteLedger implements Ledger {
         return ok(r, false);
       }),
     );
-    this.txFinish = write((key, token) =>
+    this.txFinish = write((key, token, counts) =>
       this.report(key, token, 'finish', (r) => {
         r.eventsDone += r.lastEvent - r.startEvent + 1;
         r.outcome = 'finished';
-        return ok(r, this.settle(r, RangeState.finished));
+        const complete = this.settle(r, RangeState.finished);
+        if (counts) {
+          r.eventsRead = counts.eventsRead;
+          r.eventsPassed = counts.eventsPassed;
+          this.s.setCounts.run(counts.eventsRead, counts.eventsPassed, r.task, r.file, r.index);
+        }
+        return ok(r, complete);
       }),
     );
     this.txFail = write((key, token, o) => this.report(key, token, 'fail', (r) => this.doFail(r, o)));
@@ -495,8 +536,9 @@ export class SqliteLedger implements Ledger {
     return this.txStart(key, token);
   }
 
-  async finish(key: string, token: string, _now: number): Promise<LedgerOutcome> {
-    return this.txFinish(key, token);
+  async finish(key: string, token: string, _now: number, counts?: DeliveryCounts): Promise<LedgerOutcome> {
+    checkCounts(counts);
+    return this.txFinish(key, token, counts);
   }
 
   async fail(key: string, token: string, outcome: FailOutcome): Promise<LedgerOutcome> {
@@ -532,6 +574,8 @@ export class SqliteLedger implements Ledger {
       plans.length,
       eventsTotal,
       plans.length,
+      spec.skim ?? null,
+      spec.slim == null ? null : JSON.stringify(spec.slim),
     );
     const id = Number(lastInsertRowid);
     const insert = this.s.insertRange;
@@ -539,7 +583,7 @@ export class SqliteLedger implements Ledger {
     for (const p of plans) {
       insert.run(id, p.file, p.index, rangeKey({ task: id, file: p.file, range: p.index }), p.scope, p.LFN, p.GUID, p.startEvent, p.lastEvent, spec.attempts);
     }
-    return { id, spec, createdAt: now, state, rangesTotal: plans.length, eventsTotal };
+    return { id, spec: storedSpec(spec), createdAt: now, state, rangesTotal: plans.length, eventsTotal };
   }
 
   private doCancelTask(id: number): TaskRecord | null {

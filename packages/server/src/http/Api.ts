@@ -8,6 +8,8 @@ import type { Registry } from 'prom-client';
 import { Permission, bearerToken, type Authenticator } from '../auth/index.js';
 import { CatalogueError, DatasetSpecSchema, HttpSourceSpecSchema, type Dataset, type KnowledgeBase } from '../catalogue/index.js';
 import { DispatchError, type Dispatcher } from '../dispatch/Dispatcher.js';
+import { SelectionError } from '../marshal/Selection.js';
+import { celTypeName } from '../marshal/RecordSchema.js';
 import type { Ledger, RangeRecord, TaskRecord } from '../dispatch/Ledger.js';
 import type { Logger } from '../log.js';
 import { jsonReply, type HttpReply, type HttpRequest, type UwsTransport } from '../transport/index.js';
@@ -24,6 +26,10 @@ export const CreateTaskBody = z
     attempts: z.number().int().min(1).max(100).optional(),
     priority: z.number().int().min(-1_000_000).max(1_000_000).optional(),
     label: z.string().max(256).optional(),
+    /** Skim: a CEL predicate over each event's fields (e.g. `nMuon >= 2 && MET_pt > 30.0`). */
+    skim: z.string().min(1).max(4096).optional(),
+    /** Slim: the fields (ROOT: branches) to deliver, `*` and `?` as wildcards. */
+    slim: z.array(z.string().min(1).max(1024)).min(1).max(4096).optional(),
   })
   .strict()
   .refine((b) => b.rangeSize !== undefined || b.events !== undefined, { message: 'rangeSize is required (unless events are picked)', path: ['rangeSize'] });
@@ -87,7 +93,7 @@ export function datasetJson(d: Dataset, withFiles: boolean) {
     scope: d.scope,
     name: d.name,
     files: withFiles
-      ? d.files.map((f) => ({ index: f.index, lfn: f.lfn, guid: f.guid, size: f.size, events: f.events, replicas: f.replicas }))
+      ? d.files.map((f) => ({ index: f.index, lfn: f.lfn, guid: f.guid, size: f.size, events: f.events, replicas: f.replicas, ...(f.root && { format: 'root', root: f.root }) }))
       : d.files.length,
     events: d.events,
     bytes: d.bytes,
@@ -109,6 +115,8 @@ export function rangeJson(r: RangeRecord) {
     worker: r.worker,
     eventsDone: r.eventsDone,
     message: r.message,
+    eventsRead: r.eventsRead ?? null,
+    eventsPassed: r.eventsPassed ?? null,
   };
 }
 
@@ -127,6 +135,8 @@ export function registerApi(transport: UwsTransport, deps: ApiDeps): void {
       attempts: t.spec.attempts,
       priority: t.spec.priority,
       label: t.spec.label,
+      skim: t.spec.skim ?? null,
+      slim: t.spec.slim ?? null,
       rangesTotal: t.rangesTotal,
       eventsTotal: t.eventsTotal,
       eventsDone: progress?.eventsDone ?? 0,
@@ -154,6 +164,7 @@ export function registerApi(transport: UwsTransport, deps: ApiDeps): void {
       } catch (e) {
         if (e instanceof ApiError) return jsonReply(e.status, { code: e.code, message: e.message });
         if (e instanceof DispatchError) return jsonReply(e.code === ErrorCode.notFound ? 404 : 400, { code: e.code, message: e.message });
+        if (e instanceof SelectionError) return jsonReply(400, { code: ErrorCode.invalidRequest, message: e.message, field: e.field, position: e.position });
         if (e instanceof CatalogueError) {
           const status = e.code === 'not_found' ? 404 : e.code === 'exists' ? 409 : 400;
           return jsonReply(status, { code: e.code === 'not_found' ? ErrorCode.notFound : e.code === 'exists' ? 'conflict' : ErrorCode.invalidRequest, message: e.message });
@@ -173,6 +184,18 @@ export function registerApi(transport: UwsTransport, deps: ApiDeps): void {
   }));
 
   route('get', '/api/v1/datasets', watch, async () => jsonReply(200, { datasets: catalogue.list().map((d) => datasetJson(d, false)) }));
+
+  route('get', '/api/v1/datasets/:id/fields', watch, async (req) => {
+    const d = catalogue.get(req.params[0] ?? '');
+    if (!d) throw new ApiError(404, ErrorCode.notFound, `no dataset "${req.params[0]}" (use scope:name, URL-encoded)`);
+    const schema = await dispatcher.recordSchema(d.id);
+    return jsonReply(200, {
+      dataset: d.id,
+      records: schema.records,
+      tree: schema.tree,
+      fields: schema.fields.map((f) => ({ name: f.name, type: f.column ?? celTypeName(f.cel), refused: f.refused })),
+    });
+  });
 
   route('get', '/api/v1/datasets/:id', watch, async (req) => {
     const d = catalogue.get(req.params[0] ?? '');

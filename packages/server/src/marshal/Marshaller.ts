@@ -1,10 +1,16 @@
 /**
  * Turns an event range into a RangeStream: resolves (file, first..last) to one byte span
  * through the catalogue's event index, plans the chunks, and wires the span to the data path.
+ * Ranges of ROOT files, and of ESS files with a skim or slim, are built in memory instead
+ * (RecordRanges.ts) from what the data path reads.
  */
-import type { Catalogue, CatalogueFile } from '../catalogue/index.js';
+import type { Catalogue, CatalogueFile, Dataset } from '../catalogue/index.js';
 import { planChunks } from './ChunkPlan.js';
 import { RangeStream, type ReadReceipt, type StreamResume } from './RangeStream.js';
+import { ESS_SCHEMA, rootSchema, type RecordSchema } from './RecordSchema.js';
+import { BuiltSpan, buildEssRange, buildRootRange, rangeContent, type BuiltRange } from './RecordRanges.js';
+import { RootTrees } from './RootTrees.js';
+import { compileSelection, type Selection, type SelectionSpec } from './Selection.js';
 
 /** The data path below the marshaller: reads bytes of a file (from the replicas, or through the cache). */
 export interface DataReader {
@@ -18,6 +24,8 @@ export interface RangeSpan {
   readonly file: CatalogueFile;
   readonly offset: number;
   readonly length: number;
+  /** When only parts of the span are read (the baskets of a ROOT range): those parts, sorted. */
+  readonly parts?: readonly { readonly offset: number; readonly length: number }[];
 }
 
 export interface RangeRequest {
@@ -26,17 +34,62 @@ export interface RangeRequest {
   readonly file: number;
   readonly startEvent: number;
   readonly lastEvent: number;
+  /** The task's skim and slim (always set for ROOT files: it names the branches); null or absent: plain records. */
+  readonly selection?: Selection | null | undefined;
 }
 
 export class Marshaller {
+  /** ROOT files' trees, read through the data path. */
+  readonly roots: RootTrees;
+  /** Compiled selections by task. */
+  private readonly selections = new Map<number, Promise<Selection | null>>();
+
   constructor(
     private readonly catalogue: Catalogue,
     private readonly reader: DataReader,
-  ) {}
+  ) {
+    this.roots = new RootTrees(reader);
+  }
 
-  /** Where a range's bytes are, from the event index alone (for prefetch). */
+  /** What a dataset's records hold: the ESS record fields, or the branches of its first file's TTree. */
+  async schema(dataset: Dataset): Promise<RecordSchema> {
+    const first = dataset.files[0];
+    if (!first?.root) return ESS_SCHEMA;
+    return rootSchema(await this.roots.open(first));
+  }
+
+  /**
+   * Compiles a task's skim and slim against the dataset (SelectionError when they do not fit it).
+   * Null for plain ESS records; for ROOT datasets always a selection (it names the branches read).
+   */
+  async compile(dataset: Dataset, spec: SelectionSpec): Promise<Selection | null> {
+    const plain = (spec.skim ?? null) === null && (spec.slim ?? null) === null;
+    if (plain && !dataset.files[0]?.root) return null;
+    return compileSelection(await this.schema(dataset), spec);
+  }
+
+  /** The task's compiled selection, kept per task (tasks are immutable). */
+  selectionFor(task: number, spec: SelectionSpec & { readonly dataset: string }): Promise<Selection | null> {
+    let p = this.selections.get(task);
+    if (!p) {
+      p = this.compile(this.catalogue.require(spec.dataset), spec);
+      p.catch(() => this.selections.delete(task));
+      this.selections.set(task, p);
+    }
+    return p;
+  }
+
+  /** Where a range's bytes are, from the event index alone (for prefetch); for ROOT, the baskets of the branches read. */
   async locate(req: Omit<RangeRequest, 'eventRangeID'>): Promise<RangeSpan> {
     const file = this.catalogue.file(req.dataset, req.file);
+    if (file.root) {
+      const tree = await this.roots.open(file);
+      const names = (req.selection?.reads ?? rootSchema(tree).fields.filter((f) => !f.refused)).map((f) => f.name);
+      const parts = tree.basketSpans(names, req.startEvent, req.lastEvent);
+      const offset = parts[0]?.offset ?? 0;
+      const end = parts.reduce((n, p) => Math.max(n, p.offset + p.length), offset);
+      return { file, offset, length: end - offset, parts };
+    }
     const { index } = await this.catalogue.eventFile(file);
     const span = index.span(req.startEvent, req.lastEvent);
     return { file, offset: span.offset, length: span.length };
@@ -48,7 +101,16 @@ export class Marshaller {
    */
   async open(req: RangeRequest, maxChunk: number, resume?: Omit<StreamResume, 'events'>): Promise<RangeStream> {
     const file = this.catalogue.file(req.dataset, req.file);
+    if (file.root) {
+      const sel = req.selection ?? (await this.compile(this.catalogue.require(req.dataset), {}))!;
+      const built = await buildRootRange(await this.roots.open(file), sel, req.startEvent, req.lastEvent);
+      return this.builtStream(req, built, sel, maxChunk, resume);
+    }
     const { index } = await this.catalogue.eventFile(file);
+    if (req.selection) {
+      const built = await buildEssRange(this.reader, file, index, req.selection, req.startEvent, req.lastEvent);
+      return this.builtStream(req, built, req.selection, maxChunk, resume);
+    }
     const span = index.span(req.startEvent, req.lastEvent);
     const entries: number[] = [];
     const sizes: number[] = [];
@@ -68,5 +130,19 @@ export class Marshaller {
     // Pinned from now until the stream closes, so nothing evicts it between prefetch and send.
     const pin = this.reader.pin?.(file, span.offset + (resume?.bytes ?? 0), span.length - (resume?.bytes ?? 0));
     return new RangeStream(req.eventRangeID, chunks, reader, span.length, entries.length, resume && { ...resume, events: eventsHeld }, pin);
+  }
+
+  /** A stream over a payload built in memory (the same bytes again after a resume: building is deterministic). */
+  private builtStream(req: RangeRequest, built: BuiltRange, sel: Selection, maxChunk: number, resume?: Omit<StreamResume, 'events'>): RangeStream {
+    const total = built.payload.length;
+    if (resume && resume.bytes > total) throw new RangeError(`${req.eventRangeID}: cannot resume at byte ${resume.bytes} of ${total}`);
+    let eventsHeld = 0;
+    let at = 0;
+    for (const size of built.sizes) {
+      if (resume && at < resume.bytes) eventsHeld++;
+      at += size;
+    }
+    const chunks = planChunks(built.entries, built.sizes, maxChunk, { byte: resume?.bytes ?? 0, seq: resume?.chunks ?? 0 });
+    return new RangeStream(req.eventRangeID, chunks, new BuiltSpan(built), total, built.eventsRead, resume && { ...resume, events: eventsHeld }, undefined, rangeContent(sel));
   }
 }

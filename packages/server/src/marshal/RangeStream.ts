@@ -3,7 +3,7 @@
  * into the wire buffer (one copy), and the running CRC-32 that the end marker carries.
  */
 import { crc32 } from 'node:zlib';
-import { allocChunkFrame, type End } from '@ess/protocol';
+import { allocChunkFrame, type End, type RangeContent } from '@ess/protocol';
 import type { ChunkSpec } from './ChunkPlan.js';
 
 /** Where a range's bytes come from: reads `length` bytes at `offset` of the range's span into `into`. */
@@ -53,6 +53,8 @@ export class RangeStream {
     resume: StreamResume = { bytes: 0, chunks: 0, crc32: 0, events: 0 },
     /** What keeps the range's data at hand while it streams; released by `close`. */
     private readonly pin?: { release(): void },
+    /** What the records are and which range file to write (for `assign`); absent for plain ESS records. */
+    readonly content?: RangeContent,
   ) {
     this.crc = resume.crc32;
     this.sentChunks = resume.chunks;

@@ -2,4 +2,7 @@
 export { planChunks, type ChunkSpec, type PlanStart } from './ChunkPlan.js';
 export { RangeStream, type PreparedChunk, type ReadReceipt, type SpanReader, type StreamResume } from './RangeStream.js';
 export { Marshaller, type DataReader, type RangeRequest, type RangeSpan } from './Marshaller.js';
-export { CachedReader, cacheFile } from './CachedReader.js';
+export { CachedReader, cacheFile, type PeerFetch } from './CachedReader.js';
+export { RootTrees } from './RootTrees.js';
+export { compileSelection, SelectionError, type Selection, type SelectionSpec, type SourcePosition } from './Selection.js';
+export { ESS_SCHEMA, rootSchema, type RecordSchema, type FieldInfo, type CelType } from './RecordSchema.js';

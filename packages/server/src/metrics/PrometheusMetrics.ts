@@ -64,6 +64,7 @@ export function createMetrics(inputs: MetricsInputs): Registry {
   total('ess_ranges_finished_total', 'Range reports recorded as finished.', () => t.rangesFinished);
   total('ess_ranges_failed_total', 'Range reports recorded as failed.', () => t.rangesFailed);
   total('ess_ranges_resumed_total', 'Ranges taken back by reconnecting workers.', () => t.rangesResumed);
+  total('ess_reports_fenced_total', 'Reports refused because their lease token was no longer the range\'s.', () => t.reportsFenced);
   total('ess_delivered_cache_hit_bytes_total', 'Payload bytes served from the cache.', () => t.hitBytes);
   total('ess_delivered_cache_miss_bytes_total', 'Payload bytes read from sources.', () => t.missBytes);
   collected(registry, 'gauge', 'ess_workers_connected', 'Worker sessions connected.', [], one(inputs.workers));

@@ -15,6 +15,7 @@ import {
   type CacheStats,
   type MonitorDelta,
   type MonitorSnapshot,
+  type NodeRow,
   type ProtocolError,
   type SourceRow,
   type TaskRow,
@@ -22,6 +23,7 @@ import {
   type WorkerRow,
 } from '@ess/protocol';
 import { Permission, type Authenticator } from '../auth/index.js';
+import type { NodeView } from '../cluster/index.js';
 import type { Dispatcher } from '../dispatch/Dispatcher.js';
 import type { Ledger } from '../dispatch/Ledger.js';
 import type { Logger } from '../log.js';
@@ -46,7 +48,16 @@ export interface MonitorHubOptions {
   readonly sources: () => SourceRow[];
   readonly cache: () => CacheStats | null;
   readonly auth: Authenticator;
+  /** The other nodes of a cluster (absent on a single node): their rows join this node's view. */
+  readonly cluster?: MonitorCluster | undefined;
   readonly log: Logger;
+}
+
+/** What the monitor needs from a cluster: publish this node's rows, read the others'. */
+export interface MonitorCluster {
+  publishView(view: Omit<NodeView, 'node' | 't'>, ttlMs: number): void;
+  otherViews(): Promise<NodeView[]>;
+  nodeRows(views: readonly NodeView[], selfView: Omit<NodeView, 'node' | 't'>): NodeRow[];
 }
 
 type MonitorConn =
@@ -90,14 +101,30 @@ export class MonitorHub implements WsChannelHandlers<MonitorConn> {
     this.log = o.log;
   }
 
+  /** The other nodes' views, refreshed every second (not every tick: they change at their own pace). */
+  private others: NodeView[] = [];
+  private othersTimer: NodeJS.Timeout | null = null;
+
   start(): void {
     this.timer ??= setInterval(() => void this.tick(), this.o.intervalMs);
     this.timer.unref();
+    const cluster = this.o.cluster;
+    if (cluster && !this.othersTimer) {
+      this.othersTimer = setInterval(() => {
+        cluster.otherViews().then(
+          (v) => (this.others = v),
+          (e: unknown) => this.log.warn({ err: e }, 'reading the other nodes\' views failed'),
+        );
+      }, 1_000);
+      this.othersTimer.unref();
+    }
   }
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
+    if (this.othersTimer) clearInterval(this.othersTimer);
     this.timer = null;
+    this.othersTimer = null;
   }
 
   get dashboards(): number {
@@ -212,17 +239,29 @@ export class MonitorHub implements WsChannelHandlers<MonitorConn> {
     try {
       const changedWorkers: WorkerRow[] = [];
       const gone: string[] = [];
-      this.collectWorkers(now, changedWorkers, gone);
+      const local = this.localWorkers(now);
       const { rows: tasks, changed: changedTasks } = await this.collectTasks(now);
-      const totals = this.collectTotals(now);
+      const localTotals = this.collectTotals(now);
+      let totals = localTotals;
+      let nodes: NodeRow[] = [];
+      let incoming = local;
+      const cluster = this.o.cluster;
+      if (cluster) {
+        const selfView = { workers: local, totals: localTotals };
+        cluster.publishView(selfView, 3 * this.o.intervalMs + 2_000);
+        incoming = mergeRows(local, this.others.flatMap((v) => v.workers));
+        totals = sumTotals(localTotals, this.others.map((v) => v.totals));
+        nodes = cluster.nodeRows(this.others, selfView);
+      }
+      this.collectWorkers(now, incoming, changedWorkers, gone);
       const sources = this.o.sources();
       const cache = this.o.cache();
       const workers = [...this.workerRows.values()];
       const alarms = this.evaluateAlarms(now, workers, sources, cache);
-      this.current = { intervalMs: this.o.intervalMs, node: this.o.node, workers, tasks, totals, cache, sources, alarms, nodes: [] };
+      this.current = { intervalMs: this.o.intervalMs, node: this.o.node, workers, tasks, totals, cache, sources, alarms, nodes };
       if (this.monitors.size === 0) return;
 
-      const delta: MonitorDelta = { type: 'delta', seq: ++this.seq, t: now, workers: changedWorkers, gone, tasks: changedTasks, totals, cache, sources, alarms, nodes: [] };
+      const delta: MonitorDelta = { type: 'delta', seq: ++this.seq, t: now, workers: changedWorkers, gone, tasks: changedTasks, totals, cache, sources, alarms, nodes };
       const deltaFrame = encode(delta);
       this.deltaBytes = deltaFrame.length;
       let snapshot: Buffer | null = null;
@@ -254,16 +293,22 @@ export class MonitorHub implements WsChannelHandlers<MonitorConn> {
     return encode({ type: 'snapshot', seq: this.seq, t: Date.now(), ...c });
   }
 
-  private collectWorkers(now: number, changed: WorkerRow[], gone: string[]): void {
+  /** Rows of the workers connected to this node. */
+  private localWorkers(now: number): WorkerRow[] {
+    const rows: WorkerRow[] = [];
+    for (const s of this.o.dispatcher.listSessions()) if (!s.closed) rows.push(this.workerRow(s, now));
+    return rows;
+  }
+
+  /** Updates the rows sent to dashboards from the rows present now; a row that left turns `gone`, then expires. */
+  private collectWorkers(now: number, incoming: readonly WorkerRow[], changed: WorkerRow[], gone: string[]): void {
     const live = new Set<string>();
-    for (const s of this.o.dispatcher.listSessions()) {
-      if (s.closed) continue;
-      live.add(s.workerId);
-      this.goneAt.delete(s.workerId);
-      const row = this.workerRow(s, now);
-      const prev = this.workerRows.get(s.workerId);
+    for (const row of incoming) {
+      live.add(row.id);
+      if (row.health !== 'gone') this.goneAt.delete(row.id);
+      const prev = this.workerRows.get(row.id);
       if (!prev || !sameRow(prev, row)) changed.push(row);
-      this.workerRows.set(s.workerId, row);
+      this.workerRows.set(row.id, row);
     }
     for (const [id, row] of this.workerRows) {
       if (live.has(id)) continue;
@@ -394,4 +439,28 @@ function sameRow<T extends object>(a: T, b: T): boolean {
     if (x !== y && !(typeof x === 'object' && typeof y === 'object' && JSON.stringify(x) === JSON.stringify(y))) return false;
   }
   return true;
+}
+
+/** Local rows first; a worker another node lists wins only where this node has no live row for it. */
+function mergeRows(local: readonly WorkerRow[], others: readonly WorkerRow[]): WorkerRow[] {
+  const byId = new Map(local.map((r) => [r.id, r] as const));
+  for (const r of others) {
+    const mine = byId.get(r.id);
+    if (!mine || (mine.health === 'gone' && r.health !== 'gone')) byId.set(r.id, r);
+  }
+  return [...byId.values()];
+}
+
+/** Cluster-wide totals: sums over the nodes (tasks come from the shared ledger already). */
+function sumTotals(local: Totals, others: readonly Totals[]): Totals {
+  const t = { ...local };
+  for (const o of others) {
+    t.bytes += o.bytes;
+    t.events += o.events;
+    t.rate += o.rate;
+    t.eventRate += o.eventRate;
+    t.workers += o.workers;
+    t.activeWorkers += o.activeWorkers;
+  }
+  return t;
 }

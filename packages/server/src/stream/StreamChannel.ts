@@ -104,8 +104,9 @@ export class StreamChannel implements WsChannelHandlers<Conn> {
       this.enqueue(socket, () => this.hello(socket, msg));
       return;
     }
-    // Credit is absolute and order-free: apply it at once so grants never wait behind reports.
-    if (msg.type === 'credit' && conn.session) return void this.route(socket, conn.session, msg);
+    // Credit is absolute and order-free, and heartbeats only renew leases: both act at once, so
+    // they never wait behind a report the ledger is slow to record.
+    if ((msg.type === 'credit' || msg.type === 'heartbeat') && conn.session) return void this.route(socket, conn.session, msg);
     this.enqueue(socket, async () => {
       if (socket.state.session && !socket.closed) await this.route(socket, socket.state.session, msg);
     });

@@ -52,6 +52,8 @@ export class DeliveryTotals {
   rangesFailed = 0;
   /** Ranges taken back by a reconnecting worker (their data continued where it stopped). */
   rangesResumed = 0;
+  /** Reports refused because their token was no longer the range's (a late report from a lapsed lease). */
+  reportsFenced = 0;
 }
 
 export class WorkerSession {
@@ -121,7 +123,7 @@ export class WorkerSession {
   /** Hands a range to the worker and starts streaming it after those before it. */
   assign(range: EventRange, token: string, key: string, stream: RangeStream): void {
     this.hold(range, token, key, stream);
-    this.send({ type: 'assign', range, token });
+    this.send({ type: 'assign', range, token, ...(stream.content && { content: stream.content }) });
     this.pump();
   }
 
