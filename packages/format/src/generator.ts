@@ -2,7 +2,8 @@
  * The deterministic event generator: any event of a generated dataset is a pure function of
  * (generator parameters, fileIndex, entry), so it can be regenerated alone, byte for byte.
  */
-import { RecordEncoder, binLayout, encodeKey, writeBinHeader } from './record-encoder.js';
+import { MsgpackWriter } from './msgpack-writer.js';
+import { binLayout, encodeKey, writeBinHeader } from './record-encoder.js';
 import { Xoshiro128, exp, ln, murmur3String, murmur3Words, splitUint53 } from './prng.js';
 import { nameProblem } from './dataset-names.js';
 
@@ -218,7 +219,7 @@ function drawLeptons(rng: Xoshiro128, expMinusLambda: number, ptMin: number): Le
   return out.sort((a, b) => b.pt - a.pt);
 }
 
-function writeLeptons(enc: RecordEncoder, leps: Lep[]): void {
+function writeLeptons(enc: MsgpackWriter, leps: Lep[]): void {
   enc.array(leps.length);
   for (const l of leps) {
     enc.map(5);
@@ -235,7 +236,7 @@ function writeLeptons(enc: RecordEncoder, leps: Lep[]): void {
   }
 }
 
-const encoder = new RecordEncoder();
+const encoder = new MsgpackWriter();
 const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 /**

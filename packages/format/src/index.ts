@@ -35,3 +35,4 @@ export {
 export { datasetDir, parseDatasetName, MANIFEST_NAME } from './dataset-names.js';
 export { parseSize, formatSize } from './size.js';
 export { VirtualFile, type VirtualLayout } from './virtual.js';
+export { MsgpackWriter } from './msgpack-writer.js';

@@ -3,9 +3,9 @@
 // reason and position; and the MessagePack helpers that slim ESS records byte for byte.
 import { describe, expect, it } from 'vitest';
 import { readFile } from 'node:fs/promises';
-import { decodeEvent, generateEvent, normalizeGenParams } from '@ess/format';
+import { MsgpackWriter, decodeEvent, generateEvent, normalizeGenParams } from '@ess/format';
 import { packStandard, unpackStandard } from '@ess/protocol';
-import { MsgpackWriter, mapEntries, skipValue, slimRecord } from '../src/marshal/Msgpack.js';
+import { mapEntries, skipValue, slimRecord } from '../src/marshal/Msgpack.js';
 import { ESS_SCHEMA, rootSchema, type RecordSchema } from '../src/marshal/RecordSchema.js';
 import { SelectionError, compileSelection, globPattern } from '../src/marshal/Selection.js';
 import { RootTree } from '../src/root/RootFile.js';

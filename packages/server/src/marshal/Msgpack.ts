@@ -1,156 +1,24 @@
 /**
- * The MessagePack the marshaller writes and rewrites itself: records built from ROOT entries
- * (reals in the width of their branch), and slimmed ESS records (kept fields copied byte for byte).
+ * The MessagePack the marshaller writes and rewrites itself, on the shared MsgpackWriter of
+ * @ess/format: records built from ROOT entries (reals in the width of their branch), and
+ * slimmed ESS records (kept fields copied byte for byte).
  */
+import type { MsgpackWriter } from '@ess/format';
 import type { ScalarType } from '../root/RootFile.js';
 
-/** A growable buffer of back-to-back MessagePack values. */
-export class MsgpackWriter {
-  private buf: Buffer;
-  private view: DataView;
-  pos = 0;
-
-  constructor(initialSize = 64 * 1024) {
-    this.buf = Buffer.allocUnsafe(initialSize);
-    this.view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
-  }
-
-  /** Everything written (a view of the internal buffer). */
-  bytes(): Buffer {
-    return this.buf.subarray(0, this.pos);
-  }
-
-  private room(n: number): void {
-    if (this.pos + n <= this.buf.length) return;
-    let size = this.buf.length * 2;
-    while (size < this.pos + n) size *= 2;
-    const next = Buffer.allocUnsafe(size);
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
-    this.view = new DataView(next.buffer, next.byteOffset, next.byteLength);
-  }
-
-  private header(n: number, fix: number, fixMax: number, m16: number, m32: number): void {
-    this.room(5);
-    if (n <= fixMax) this.buf[this.pos++] = fix | n;
-    else if (n <= 0xffff) {
-      this.buf[this.pos++] = m16;
-      this.view.setUint16(this.pos, n);
-      this.pos += 2;
-    } else {
-      this.buf[this.pos++] = m32;
-      this.view.setUint32(this.pos, n);
-      this.pos += 4;
-    }
-  }
-
-  map(n: number): void {
-    this.header(n, 0x80, 15, 0xde, 0xdf);
-  }
-
-  array(n: number): void {
-    this.header(n, 0x90, 15, 0xdc, 0xdd);
-  }
-
-  str(s: string): void {
-    const n = Buffer.byteLength(s);
-    this.room(5 + n);
-    if (n < 32) this.buf[this.pos++] = 0xa0 | n;
-    else if (n <= 0xff) {
-      this.buf[this.pos++] = 0xd9;
-      this.buf[this.pos++] = n;
-    } else if (n <= 0xffff) {
-      this.buf[this.pos++] = 0xda;
-      this.view.setUint16(this.pos, n);
-      this.pos += 2;
-    } else {
-      this.buf[this.pos++] = 0xdb;
-      this.view.setUint32(this.pos, n);
-      this.pos += 4;
-    }
-    this.pos += this.buf.write(s, this.pos, 'utf8');
-  }
-
-  bool(b: boolean): void {
-    this.room(1);
-    this.buf[this.pos++] = b ? 0xc3 : 0xc2;
-  }
-
-  /** A safe integer in its shortest standard form. */
-  int(n: number): void {
-    this.room(9);
-    const b = this.buf;
-    if (n >= 0) {
-      if (n < 128) b[this.pos++] = n;
-      else if (n <= 0xff) {
-        b[this.pos++] = 0xcc;
-        b[this.pos++] = n;
-      } else if (n <= 0xffff) {
-        b[this.pos++] = 0xcd;
-        this.view.setUint16(this.pos, n);
-        this.pos += 2;
-      } else if (n <= 0xffffffff) {
-        b[this.pos++] = 0xce;
-        this.view.setUint32(this.pos, n);
-        this.pos += 4;
-      } else {
-        b[this.pos++] = 0xcf;
-        this.view.setBigUint64(this.pos, BigInt(n));
-        this.pos += 8;
-      }
-    } else if (n >= -32) b[this.pos++] = n & 0xff;
-    else if (n >= -0x80) {
-      b[this.pos++] = 0xd0;
-      this.view.setInt8(this.pos++, n);
-    } else if (n >= -0x8000) {
-      b[this.pos++] = 0xd1;
-      this.view.setInt16(this.pos, n);
-      this.pos += 2;
-    } else if (n >= -0x80000000) {
-      b[this.pos++] = 0xd2;
-      this.view.setInt32(this.pos, n);
-      this.pos += 4;
-    } else {
-      b[this.pos++] = 0xd3;
-      this.view.setBigInt64(this.pos, BigInt(n));
-      this.pos += 8;
-    }
-  }
-
-  f32(x: number): void {
-    this.room(5);
-    this.buf[this.pos++] = 0xca;
-    this.view.setFloat32(this.pos, x);
-    this.pos += 4;
-  }
-
-  f64(x: number): void {
-    this.room(9);
-    this.buf[this.pos++] = 0xcb;
-    this.view.setFloat64(this.pos, x);
-    this.pos += 8;
-  }
-
-  raw(bytes: Uint8Array): void {
-    this.room(bytes.length);
-    this.buf.set(bytes, this.pos);
-    this.pos += bytes.length;
-  }
-
-  /** One value of a ROOT column of scalar type `t` (a list element, or a scalar branch's value). */
-  scalar(t: ScalarType, v: unknown): void {
-    switch (t) {
-      case 'float32':
-        return this.f32(Number(v));
-      case 'float64':
-        return this.f64(Number(v));
-      case 'bool':
-        return this.bool(v === true || (typeof v === 'number' && v !== 0));
-      case 'string':
-        return this.str(String(v));
-      default:
-        return this.int(Number(v));
-    }
+/** Writes one value of a ROOT column of scalar type `t` (a list element, or a scalar branch's value). */
+export function writeScalar(w: MsgpackWriter, t: ScalarType, v: unknown): void {
+  switch (t) {
+    case 'float32':
+      return w.f32(Number(v));
+    case 'float64':
+      return w.f64(Number(v));
+    case 'bool':
+      return w.bool(v === true || (typeof v === 'number' && v !== 0));
+    case 'string':
+      return w.str(String(v));
+    default:
+      return w.int(Number(v));
   }
 }
 

@@ -4,10 +4,10 @@
  * entries and sizes and the payload, counting the events read and the source bytes it took.
  */
 import { unpackStandard, type RangeContent } from '@ess/protocol';
-import type { FileIndex } from '@ess/format';
+import { MsgpackWriter, type FileIndex } from '@ess/format';
 import type { CatalogueFile } from '../catalogue/index.js';
 import type { RootTree, RootValue, ScalarType } from '../root/RootFile.js';
-import { MsgpackWriter, slimRecord } from './Msgpack.js';
+import { slimRecord, writeScalar } from './Msgpack.js';
 import type { DataReader } from './Marshaller.js';
 import type { ReadReceipt, SpanReader } from './RangeStream.js';
 import type { Selection } from './Selection.js';
@@ -43,11 +43,11 @@ function keyBytes(name: string): Buffer {
 
 /** Writes one branch value of column type `t`. */
 function writeValue(w: MsgpackWriter, list: boolean, scalar: ScalarType, v: RootValue): void {
-  if (!list) return w.scalar(scalar, v);
+  if (!list) return writeScalar(w, scalar, v);
   const arr = v as ArrayLike<unknown>;
   const n = arr.length ?? 0;
   w.array(n);
-  for (let i = 0; i < n; i++) w.scalar(scalar, arr[i]);
+  for (let i = 0; i < n; i++) writeScalar(w, scalar, arr[i]);
 }
 
 /** Entries first..last of a TTree: reads the selection's branches, applies the skim, writes the delivered branches. */
