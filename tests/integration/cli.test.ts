@@ -2,8 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ESS_CLI, runFromSource, startTestServer, tempDir, type TempDir } from '@ess/testkit';
-import type { EssServer } from '@ess/server';
+import { ESS_CLI, runFromSource, startTestServer, tempDir, Teardown } from '@ess/testkit';
 
 async function digests(dir: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
@@ -18,16 +17,11 @@ async function ess(args: string[]): Promise<{ code: number | null; output: strin
 }
 
 describe('the ess command', () => {
-  let dir: TempDir;
-  let server: EssServer | undefined;
-  afterEach(async () => {
-    await server?.close();
-    server = undefined;
-    await dir?.remove();
-  });
+  const teardown = new Teardown();
+  afterEach(() => teardown.run());
 
   it('ess gen with the same seed writes byte-identical files; another seed does not', async () => {
-    dir = await tempDir();
+    const dir = teardown.own(await tempDir(), (d) => d.remove());
     const gen = (out: string, seed: number) => ess(['gen', '--out', join(dir.path, out), '--dataset', 'cli:det', '--files', '3', '--events', '40', '--size-mean', '20KiB', '--seed', String(seed)]);
     for (const [out, seed] of [['a', 7], ['b', 7], ['c', 8]] as const) {
       const r = await gen(out, seed);
@@ -41,7 +35,7 @@ describe('the ess command', () => {
   }, 60_000);
 
   it('refuses bad arguments with messages a person can act on', async () => {
-    dir = await tempDir();
+    const dir = teardown.own(await tempDir(), (d) => d.remove());
     const cases: [string[], RegExp][] = [
       [['gen', '--data', dir.path, '--dataset', 'no-colon'], /scope:name/],
       [['gen', '--data', dir.path, '--dataset', 'a:b', '--size-mean', 'lots'], /size/i],
@@ -62,10 +56,10 @@ describe('the ess command', () => {
   }, 60_000);
 
   it('ess task creates, shows, lists and cancels tasks on a running node', async () => {
-    dir = await tempDir();
+    const dir = teardown.own(await tempDir(), (d) => d.remove());
     const g = await ess(['gen', '--data', dir.path, '--dataset', 'cli:tasks', '--files', '2', '--events', '30', '--size-mean', '4KiB']);
     expect(g.code, g.output).toBe(0);
-    server = await startTestServer({ dataDir: dir.path });
+    const server = teardown.own(await startTestServer({ dataDir: dir.path }), (s) => s.close());
     const at = ['--server', server.httpUrl];
     const created = await ess(['task', 'create', '--dataset', 'cli:tasks', '--range-size', '7', '--label', 'from the cli', ...at]);
     expect(created.code, created.output).toBe(0);

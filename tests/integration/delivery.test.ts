@@ -1,28 +1,22 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { checkRangeFiles, createTask, makeDataset, spawnWorker, startTestServer, taskStatus, tempDir, type TempDir } from '@ess/testkit';
-import type { EssServer } from '@ess/server';
+import { checkRangeFiles, createTask, makeDataset, spawnWorker, startTestServer, taskStatus, tempDir, Teardown } from '@ess/testkit';
 import { join } from 'node:path';
 
 describe('delivery to real worker processes', () => {
-  let dir: TempDir;
-  let server: EssServer | undefined;
-  afterEach(async () => {
-    await server?.close();
-    server = undefined;
-    await dir?.remove();
-  });
+  const teardown = new Teardown();
+  afterEach(() => teardown.run());
 
   it('delivers a 200 MB dataset to four workers: every event exactly once, bytes equal to the source', async () => {
-    dir = await tempDir();
+    const dir = teardown.own(await tempDir(), (d) => d.remove());
     const ds = await makeDataset(dir.path, { scope: 'itest', name: 'big', files: 8, eventsPerFile: 256, sizeMean: 100 * 1024, sizeDist: 'lognormal', seed: 42 });
     const totalBytes = ds.files.reduce((n, f) => n + f.size, 0);
     expect(totalBytes).toBeGreaterThan(200e6);
-    server = await startTestServer({ dataDir: dir.path });
+    const server = teardown.own(await startTestServer({ dataDir: dir.path }), (s) => s.close());
     const task = await createTask(server, { dataset: ds.id, rangeSize: 32 });
     expect(task.rangesTotal).toBe(64);
 
     const outDirs = [0, 1, 2, 3].map((i) => join(dir.path, `out-${i}`));
-    const workers = outDirs.map((out, i) => spawnWorker({ server: server!.wsUrl, task: task.id, outDir: out, id: `worker-${i}` }));
+    const workers = outDirs.map((out, i) => spawnWorker({ server: server.wsUrl, task: task.id, outDir: out, id: `worker-${i}` }));
     const exits = await Promise.all(workers.map((w) => w.exited));
     for (const [i, e] of exits.entries()) expect(e, workers[i]!.output()).toEqual({ code: 0, signal: null });
 

@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { checkRangeFiles, ESS_CLI, freePort, makeDataset, runFromSource, spawnWorker, tempDir, waitFor, type ProcessHandle, type TempDir } from '@ess/testkit';
+import { checkRangeFiles, ESS_CLI, freePort, makeDataset, runFromSource, spawnWorker, Teardown, killNow, tempDir, waitFor, type ProcessHandle } from '@ess/testkit';
 
 interface TaskJson {
   id: number;
@@ -23,17 +23,11 @@ interface RangeJson {
 }
 
 describe('faults', () => {
-  let dir: TempDir;
-  const procs: ProcessHandle[] = [];
-  afterEach(async () => {
-    for (const p of procs) p.kill('SIGKILL');
-    await Promise.all(procs.map((p) => p.exited));
-    procs.length = 0;
-    await dir?.remove();
-  });
+  const teardown = new Teardown();
+  afterEach(() => teardown.run());
 
   it('kill -9 of workers and two server restarts: every range finished exactly once, no payload after its range finished', async () => {
-    dir = await tempDir();
+    const dir = teardown.own(await tempDir(), (d) => d.remove());
     const data = join(dir.path, 'node');
     const ds = await makeDataset(data, { scope: 'faults', name: 'ds', files: 10, eventsPerFile: 500, sizeMean: 1024, seed: 61 });
     const port = await freePort();
@@ -43,7 +37,7 @@ describe('faults', () => {
     let server: ProcessHandle;
     const startServer = async () => {
       server = runFromSource(ESS_CLI, ['serve', '--data', data, '--port', String(port), '--grace', '3000', '--lease', '8000', '--heartbeat', '1000', '--drain', '2000', '--log-level', 'warn']);
-      procs.push(server);
+      teardown.own(server, killNow);
       await waitFor(async () => (await fetch(`${url}/healthz`).catch(() => null))?.ok, { timeoutMs: 30_000, message: 'the server to listen' });
     };
     await startServer();
@@ -71,7 +65,7 @@ describe('faults', () => {
         id,
         extra: ['--token-file', tokenFile, '--prefetch', '3', '--exec', `printf '%s\\n' "$ESS_EVENT_RANGE_ID" >> ${payloadLog}`],
       });
-      procs.push(w);
+      teardown.own(w, killNow);
       workers.set(id, w);
     };
     for (let i = 0; i < 4; i++) startWorker();

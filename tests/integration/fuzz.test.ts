@@ -12,7 +12,7 @@ import fc from 'fast-check';
 import WebSocket from 'ws';
 import { encode as msgpack } from '@msgpack/msgpack';
 import { PROTOCOL_VERSION, STREAM_PATH, MONITOR_PATH } from '@ess/protocol';
-import { checkRangeFiles, ESS_CLI, freePort, makeDataset, runFromSource, spawnWorker, tempDir, waitFor, type ProcessHandle, type TempDir } from '@ess/testkit';
+import { checkRangeFiles, ESS_CLI, freePort, makeDataset, runFromSource, spawnWorker, Teardown, killNow, tempDir, waitFor, type ProcessHandle } from '@ess/testkit';
 
 const WORKER_TOKEN = 'honest-and-hostile-workers-0123456789';
 const ADMIN_TOKEN = 'fuzz-test-admin-token-0123456789';
@@ -50,17 +50,11 @@ async function rss(pid: number): Promise<number> {
 }
 
 describe('hostile input', () => {
-  let dir: TempDir;
-  const procs: ProcessHandle[] = [];
-  afterEach(async () => {
-    for (const p of procs) p.kill('SIGKILL');
-    await Promise.all(procs.map((p) => p.exited));
-    procs.length = 0;
-    await dir?.remove();
-  });
+  const teardown = new Teardown();
+  afterEach(() => teardown.run());
 
   it('10,000 hostile frames: honest workers finish, nothing in the ledger changes, memory bounded, /healthz answered throughout', async () => {
-    dir = await tempDir();
+    const dir = teardown.own(await tempDir(), (d) => d.remove());
     const data = join(dir.path, 'node');
     const ds = await makeDataset(data, { scope: 'fuzz', name: 'ds', files: 4, eventsPerFile: 200, sizeMean: 16 * 1024, seed: 71 });
     const tokens = join(dir.path, 'tokens.json');
@@ -68,7 +62,7 @@ describe('hostile input', () => {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
     const server = runFromSource(ESS_CLI, ['serve', '--data', data, '--port', String(port), '--tokens', tokens, '--log-level', 'error']);
-    procs.push(server);
+    teardown.own(server, killNow);
     await waitFor(async () => (await fetch(`${url}/healthz`).catch(() => null))?.ok, { timeoutMs: 30_000, message: 'the server' });
     const pid = server.child.pid!;
     const res = await fetch(`${url}/api/v1/tasks`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ dataset: ds.id, rangeSize: 10 }) });
@@ -115,7 +109,7 @@ describe('hostile input', () => {
 
     const out = [0, 1, 2, 3].map((i) => join(dir.path, `honest-${i}`));
     const honest = out.map((o, i) => spawnWorker({ server: url.replace('http', 'ws'), task: task.id, outDir: o, id: `honest-${i}`, extra: ['--token', WORKER_TOKEN, '--window', '1MiB', '--max-chunk', '64KiB', '--prefetch', '1'] }));
-    procs.push(...honest);
+    for (const h of honest) teardown.own(h, killNow);
     await new Promise((r) => setTimeout(r, 500));
     baseline = await rss(pid);
     await Promise.all([0, 1, 2, 3].map(attacker));

@@ -6,22 +6,16 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { openEventFile } from '@ess/format';
-import { apiOk, createTask, makeDataset, spawnWorker, startTestServer, taskStatus, tempDir, type TempDir } from '@ess/testkit';
-import type { EssServer } from '@ess/server';
+import { apiOk, createTask, makeDataset, spawnWorker, startTestServer, taskStatus, tempDir, Teardown } from '@ess/testkit';
 
 describe('a payload that fails part way', () => {
-  let dir: TempDir;
-  let server: EssServer | undefined;
-  afterEach(async () => {
-    await server?.close();
-    server = undefined;
-    await dir?.remove();
-  });
+  const teardown = new Teardown();
+  afterEach(() => teardown.run());
 
   it('keeps the events it completed and retries only the rest', async () => {
-    dir = await tempDir();
+    const dir = teardown.own(await tempDir(), (d) => d.remove());
     const ds = await makeDataset(dir.path, { scope: 'pf', name: 'ds', files: 1, eventsPerFile: 10, sizeMean: 1024, seed: 81 });
-    server = await startTestServer({ dataDir: dir.path, retryDelayMs: 200 });
+    const server = teardown.own(await startTestServer({ dataDir: dir.path, retryDelayMs: 200 }), (s) => s.close());
     const task = await createTask(server, { dataset: ds.id, rangeSize: 10 });
     // First attempt: 4 events done, then a crash. Second attempt: success.
     const payload = join(dir.path, 'payload.sh');

@@ -5,20 +5,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { openEventFile } from '@ess/format';
-import { api, checkRangeFiles, createTask, makeDataset, spawnWorker, startTestServer, taskStatus, tempDir, type TempDir } from '@ess/testkit';
-import type { EssServer } from '@ess/server';
+import { api, checkRangeFiles, createTask, makeDataset, spawnWorker, startTestServer, taskStatus, tempDir, Teardown } from '@ess/testkit';
 
 describe('event picking', () => {
-  let dir: TempDir;
-  let server: EssServer | undefined;
-  afterEach(async () => {
-    await server?.close();
-    server = undefined;
-    await dir?.remove();
-  });
+  const teardown = new Teardown();
+  afterEach(() => teardown.run());
 
   it('delivers 1,000 picked (run, event) pairs exactly, and nothing else', async () => {
-    dir = await tempDir();
+    const dir = teardown.own(await tempDir(), (d) => d.remove());
     const ds = await makeDataset(dir.path, { scope: 'pick', name: 'multi', files: 5, eventsPerFile: 600, sizeMean: 2048, seed: 51 });
     // Every event's identity, from the files themselves.
     const all: { lfn: string; entry: number; run: number; event: number }[] = [];
@@ -38,7 +32,7 @@ describe('event picking', () => {
     }
     const pairs = [...picked.values()].slice(0, 1000);
 
-    server = await startTestServer({ dataDir: dir.path });
+    const server = teardown.own(await startTestServer({ dataDir: dir.path }), (s) => s.close());
     const task = await createTask(server, { dataset: ds.id, events: pairs.map(({ run, event }) => ({ run, event })), rangeSize: 50 });
     expect(task.eventsTotal).toBe(1000);
     expect(task.rangesTotal).toBeLessThan(1000); // neighbours coalesced into shared ranges

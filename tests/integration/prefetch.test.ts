@@ -6,33 +6,25 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { MONITOR_PATH, PROTOCOL_VERSION } from '@ess/protocol';
-import { apiOk, createTask, makeDataset, RawWorker, runWorker, startNginx, startProxy, startTestServer, taskStatus, tempDir, type TempDir } from '@ess/testkit';
-import type { EssServer } from '@ess/server';
+import { apiOk, createTask, makeDataset, RawWorker, runWorker, startNginx, startProxy, startTestServer, taskStatus, tempDir, Teardown } from '@ess/testkit';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 const LATENCY_MS = 50;
 
 describe('server-side prefetch', () => {
-  let dir: TempDir;
-  let server: EssServer | undefined;
-  const stops: (() => Promise<void>)[] = [];
-  afterEach(async () => {
-    await server?.close();
-    server = undefined;
-    for (const s of stops.splice(0).reverse()) await s();
-    await dir?.remove();
-  });
+  const teardown = new Teardown();
+  afterEach(() => teardown.run());
 
   it(`makes later ranges cache hits and the payload's wait far below the origin's ${LATENCY_MS} ms`, async () => {
-    dir = await tempDir();
+    const dir = teardown.own(await tempDir(), (d) => d.remove());
     const root = join(dir.path, 'origin');
     const ds = await makeDataset(root, { scope: 'remote', name: 'far', files: 2, eventsPerFile: 48, sizeMean: 64 * KiB, sizeDist: 'fixed', seed: 41 });
     const nginx = await startNginx(root);
-    stops.push(() => nginx.stop());
+    teardown.defer(() => nginx.stop());
     const far = await startProxy(nginx.url, { delayMs: LATENCY_MS });
-    stops.push(() => far.stop());
-    server = await startTestServer({ dataDir: join(dir.path, 'node'), cache: { blockSize: 256 * KiB, memoryBytes: 64 * MiB, diskBytes: 0 }, prefetchRanges: 8 });
+    teardown.defer(() => far.stop());
+    const server = teardown.own(await startTestServer({ dataDir: join(dir.path, 'node'), cache: { blockSize: 256 * KiB, memoryBytes: 64 * MiB, diskBytes: 0 }, prefetchRanges: 8 }), (s) => s.close());
     await apiOk(server, 'POST', '/api/v1/sources', { id: 'far', kind: 'http', endpoint: far.url });
     await apiOk(server, 'POST', '/api/v1/datasets', {
       scope: ds.scope,

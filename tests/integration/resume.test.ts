@@ -1,8 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { checkRangeFiles, createTask, makeDataset, spawnWorker, startTestServer, taskStatus, tempDir, waitFor, type TempDir } from '@ess/testkit';
-import type { EssServer } from '@ess/server';
+import { checkRangeFiles, createTask, makeDataset, spawnWorker, startTestServer, taskStatus, tempDir, Teardown, waitFor } from '@ess/testkit';
 
 /** A TCP relay whose connections can be cut, as a flaky network would. */
 async function relay(targetPort: number): Promise<{ port: number; cut(): void; stop(): Promise<void> }> {
@@ -36,19 +35,14 @@ async function relay(targetPort: number): Promise<{ port: number; cut(): void; s
 }
 
 describe('a worker whose link drops', () => {
-  let dir: TempDir;
-  let server: EssServer | undefined;
-  afterEach(async () => {
-    await server?.close();
-    server = undefined;
-    await dir?.remove();
-  });
+  const teardown = new Teardown();
+  afterEach(() => teardown.run());
 
   it('takes its ranges back on reconnect and receives the rest of their data, none of it twice', async () => {
-    dir = await tempDir();
+    const dir = teardown.own(await tempDir(), (d) => d.remove());
     const ds = await makeDataset(dir.path, { scope: 'itest', name: 'resume', files: 2, eventsPerFile: 200, sizeMean: 64 * 1024, sizeDist: 'fixed', seed: 11 });
     const total = ds.files.reduce((n, f) => n + f.size, 0);
-    server = await startTestServer({ dataDir: dir.path, graceMs: 30_000 });
+    const server = teardown.own(await startTestServer({ dataDir: dir.path, graceMs: 30_000 }), (s) => s.close());
     const task = await createTask(server, { dataset: ds.id, rangeSize: 100 });
     const net = await relay(server.port);
     try {
@@ -56,7 +50,7 @@ describe('a worker whose link drops', () => {
       // Small credit so that the cuts land in the middle of ranges.
       const w = spawnWorker({ server: `ws://127.0.0.1:${net.port}`, task: task.id, outDir: out, id: 'flaky', extra: ['--window', '1MiB', '--max-chunk', '256KiB', '--prefetch', '2'] });
       for (let cut = 1; cut <= 3; cut++) {
-        await waitFor(() => server!.totals.bytes > (cut * total) / 5, { timeoutMs: 20_000, message: `data before cut ${cut}` });
+        await waitFor(() => server.totals.bytes > (cut * total) / 5, { timeoutMs: 20_000, message: `data before cut ${cut}` });
         net.cut();
       }
       const exit = await w.exited;

@@ -1,41 +1,35 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { createTask, makeDataset, RawWorker, spawnWorker, startTestServer, taskStatus, tempDir, waitFor, type TempDir } from '@ess/testkit';
-import type { EssServer } from '@ess/server';
+import { createTask, makeDataset, RawWorker, spawnWorker, startTestServer, taskStatus, tempDir, Teardown, waitFor } from '@ess/testkit';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
 describe('a worker that stops reading', () => {
-  let dir: TempDir;
-  let server: EssServer | undefined;
-  afterEach(async () => {
-    await server?.close();
-    server = undefined;
-    await dir?.remove();
-  });
+  const teardown = new Teardown();
+  afterEach(() => teardown.run());
 
   it('costs the server at most its credit plus one chunk while the other workers finish', async () => {
-    dir = await tempDir();
+    const dir = teardown.own(await tempDir(), (d) => d.remove());
     // Ranges of ~8 MiB and a 16 MiB window: more than loopback's kernel buffers absorb, so the
     // server's own buffering is what the test watches.
     const ds = await makeDataset(dir.path, { scope: 'itest', name: 'slow', files: 4, eventsPerFile: 320, sizeMean: 64 * KiB, sizeDist: 'fixed', seed: 3 });
     const maxChunk = 256 * KiB;
     const window = 16 * MiB;
-    server = await startTestServer({ dataDir: dir.path, limits: { ...(await import('@ess/protocol')).DEFAULT_LIMIT_POLICY, maxChunk } });
+    const server = teardown.own(await startTestServer({ dataDir: dir.path, limits: { ...(await import('@ess/protocol')).DEFAULT_LIMIT_POLICY, maxChunk } }), (s) => s.close());
     const task = await createTask(server, { dataset: ds.id, rangeSize: 128 });
 
     // The slow worker subscribes first, takes its ranges, and never reads another byte.
     const slow = await RawWorker.hello(server.wsUrl, { worker: { id: 'slow' }, want: { window, maxChunk, prefetch: 2 } });
     slow.pauseReading();
     slow.send({ type: 'subscribe', task: task.id });
-    const session = await waitFor(() => [...server!.dispatcher.listSessions()].find((s) => s.workerId === 'slow' && s.held.size > 0));
+    const session = await waitFor(() => [...server.dispatcher.listSessions()].find((s) => s.workerId === 'slow' && s.held.size > 0));
     // A second one with a window small enough for the kernel to absorb: there credit is the limit.
     const smallWindow = 1 * MiB;
     const stalled = await RawWorker.hello(server.wsUrl, { worker: { id: 'stalled' }, want: { window: smallWindow, maxChunk, prefetch: 2 } });
     stalled.pauseReading();
     stalled.send({ type: 'subscribe', task: task.id });
-    const stalledSession = await waitFor(() => [...server!.dispatcher.listSessions()].find((s) => s.workerId === 'stalled' && s.window.sent > 0));
+    const stalledSession = await waitFor(() => [...server.dispatcher.listSessions()].find((s) => s.workerId === 'stalled' && s.window.sent > 0));
 
     let maxBuffered = 0;
     const sampler = setInterval(() => {
@@ -43,12 +37,12 @@ describe('a worker that stops reading', () => {
     }, 2);
     try {
       const outDirs = [0, 1, 2].map((i) => join(dir.path, `out-${i}`));
-      const workers = outDirs.map((out, i) => spawnWorker({ server: server!.wsUrl, task: task.id, outDir: out, id: `fast-${i}` }));
+      const workers = outDirs.map((out, i) => spawnWorker({ server: server.wsUrl, task: task.id, outDir: out, id: `fast-${i}` }));
       // Everything but the slow worker's ranges gets finished by the others.
       const slowHeld = session.held.size + stalledSession.held.size;
       const status = await waitFor(
         async () => {
-          const s = await taskStatus(server!, task.id);
+          const s = await taskStatus(server, task.id);
           return s.ranges.finished === task.rangesTotal - slowHeld ? s : null;
         },
         { timeoutMs: 60_000, message: 'the fast workers to finish everything else' },

@@ -7,8 +7,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { crc32 } from 'node:zlib';
 import { MONITOR_PATH, PROTOCOL_VERSION, ReceiveWindow, encode, type ServerMessage } from '@ess/protocol';
-import { createTask, makeDataset, RawWorker, startTestServer, tempDir, waitFor, type TempDir } from '@ess/testkit';
-import type { EssServer } from '@ess/server';
+import { createTask, makeDataset, RawWorker, startTestServer, tempDir, Teardown, waitFor } from '@ess/testkit';
 
 const KiB = 1024;
 
@@ -24,18 +23,13 @@ function keepPausing(w: RawWorker): () => void {
 }
 
 describe('large frames to clients that keep pausing, through the real channels', () => {
-  let dir: TempDir;
-  let server: EssServer | undefined;
-  afterEach(async () => {
-    await server?.close();
-    server = undefined;
-    await dir?.remove();
-  });
+  const teardown = new Teardown();
+  afterEach(() => teardown.run());
 
   it('worker channel: every chunk intact and in order, every range checksum right', async () => {
-    dir = await tempDir();
+    const dir = teardown.own(await tempDir(), (d) => d.remove());
     const ds = await makeDataset(dir.path, { scope: 'itest', name: 'pause', files: 2, eventsPerFile: 200, sizeMean: 48 * KiB, seed: 5 });
-    server = await startTestServer({ dataDir: dir.path });
+    const server = teardown.own(await startTestServer({ dataDir: dir.path }), (s) => s.close());
     const problems: string[] = [];
     const ranges = new Map<string, { seq: number; offset: number; crc: number; token: string }>();
     let credit: ReceiveWindow | null = null;
@@ -71,8 +65,8 @@ describe('large frames to clients that keep pausing, through the real channels',
     // Keep data flowing for the whole test: a new task whenever the last one is done.
     let task = await createTask(server, { dataset: ds.id, rangeSize: 20 });
     const feeder = setInterval(async () => {
-      const t = await server!.ledger.getTask(task.id);
-      if (t?.state === 'complete') task = await createTask(server!, { dataset: ds.id, rangeSize: 20 });
+      const t = await server.ledger.getTask(task.id);
+      if (t?.state === 'complete') task = await createTask(server, { dataset: ds.id, rangeSize: 20 });
     }, 50);
     const stop = keepPausing(w);
     await new Promise((r) => setTimeout(r, 4_000));
@@ -88,10 +82,10 @@ describe('large frames to clients that keep pausing, through the real channels',
   }, 30_000);
 
   it('monitor channel: every delta intact and in order', async () => {
-    dir = await tempDir();
-    server = await startTestServer({ dataDir: dir.path, monitorIntervalMs: 20 });
+    const dir = teardown.own(await tempDir(), (d) => d.remove());
+    const server = teardown.own(await startTestServer({ dataDir: dir.path, monitorIntervalMs: 20 }), (s) => s.close());
     // A hundred workers whose rows change on every tick (their heartbeats move lastSeen).
-    const workers = await Promise.all(Array.from({ length: 100 }, (_, i) => RawWorker.hello(server!.wsUrl, { worker: { id: `idle-${i}`, label: `an idle worker with a long label ${i}`, site: 'SITE-WITH-A-NAME' } })));
+    const workers = await Promise.all(Array.from({ length: 100 }, (_, i) => RawWorker.hello(server.wsUrl, { worker: { id: `idle-${i}`, label: `an idle worker with a long label ${i}`, site: 'SITE-WITH-A-NAME' } })));
     const beat = setInterval(() => {
       for (const w of workers) w.send({ type: 'heartbeat', t: Date.now() });
     }, 15);

@@ -4,36 +4,30 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { apiOk, checkRangeFiles, createTask, makeDataset, spawnWorker, startTestServer, taskStatus, tempDir, type TempDir } from '@ess/testkit';
-import type { EssServer } from '@ess/server';
+import { apiOk, checkRangeFiles, createTask, makeDataset, spawnWorker, startTestServer, taskStatus, tempDir, Teardown } from '@ess/testkit';
 import type { SourceRow } from '@ess/protocol';
 
 describe('virtual data', () => {
-  let dir: TempDir;
-  let server: EssServer | undefined;
-  afterEach(async () => {
-    await server?.close();
-    server = undefined;
-    await dir?.remove();
-  });
+  const teardown = new Teardown();
+  afterEach(() => teardown.run());
 
   it('delivers events byte-identical to ess gen, and a second pass comes from the cache', async () => {
-    dir = await tempDir();
+    const dir = teardown.own(await tempDir(), (d) => d.remove());
     const params = { seed: 77, files: 3, eventsPerFile: 50, sizeMean: 32 * 1024, sizeDist: 'lognormal' as const, sizeSigma: 0.6 };
     // What ess gen writes for the same parameters, to compare with.
     const reference = await makeDataset(join(dir.path, 'reference'), { scope: 'virt', name: 'gen', ...params });
-    server = await startTestServer({ dataDir: join(dir.path, 'node') });
+    const server = teardown.own(await startTestServer({ dataDir: join(dir.path, 'node') }), (s) => s.close());
     await apiOk(server, 'POST', '/api/v1/datasets', { scope: 'virt', name: 'gen', virtual: params });
 
     const pass = async (n: number) => {
-      const task = await createTask(server!, { dataset: 'virt:gen', rangeSize: 10 });
+      const task = await createTask(server, { dataset: 'virt:gen', rangeSize: 10 });
       const out = join(dir.path, `pass-${n}`);
-      const w = spawnWorker({ server: server!.wsUrl, task: task.id, outDir: out, id: `v${n}` });
+      const w = spawnWorker({ server: server.wsUrl, task: task.id, outDir: out, id: `v${n}` });
       expect((await w.exited).code, w.output()).toBe(0);
-      expect((await taskStatus(server!, task.id)).state).toBe('complete');
+      expect((await taskStatus(server, task.id)).state).toBe('complete');
       return checkRangeFiles([out], reference.dir);
     };
-    const virtualRow = async () => (await apiOk<{ sources: SourceRow[] }>(server!, 'GET', '/api/v1/sources')).sources.find((s) => s.id === 'virtual')!;
+    const virtualRow = async () => (await apiOk<{ sources: SourceRow[] }>(server, 'GET', '/api/v1/sources')).sources.find((s) => s.id === 'virtual')!;
 
     const first = await pass(1);
     expect(first.mismatches).toEqual([]);
@@ -51,12 +45,12 @@ describe('virtual data', () => {
   }, 90_000);
 
   it('a dataset folder described with ess gen --virtual is served virtually after a restart too', async () => {
-    dir = await tempDir();
+    const dir = teardown.own(await tempDir(), (d) => d.remove());
     const { runFromSource, ESS_CLI } = await import('@ess/testkit');
     const node = join(dir.path, 'node');
     const gen = runFromSource(ESS_CLI, ['gen', '--data', node, '--dataset', 'virt:described', '--files', '2', '--events', '20', '--size-mean', '8KiB', '--seed', '5', '--virtual']);
     expect((await gen.exited).code, gen.output()).toBe(0);
-    server = await startTestServer({ dataDir: node });
+    const server = teardown.own(await startTestServer({ dataDir: node }), (s) => s.close());
     const ds = await apiOk<{ files: { size: number; replicas: { source: string }[] }[]; events: number }>(server, 'GET', '/api/v1/datasets/virt%3Adescribed');
     expect(ds.events).toBe(40);
     expect(ds.files.every((f) => f.replicas[0]!.source === 'virtual' && f.size > 0)).toBe(true);

@@ -60,3 +60,9 @@ export function spawnWorker(o: WorkerProcessOptions): ProcessHandle {
   if (o.id) args.push('--id', o.id);
   return runFromSource(WORKER_CLI, [...args, ...(o.extra ?? [])], o.env);
 }
+
+/** Kills a process with SIGKILL and resolves once it has exited (for teardown). */
+export async function killNow(p: ProcessHandle): Promise<void> {
+  p.kill('SIGKILL');
+  await p.exited;
+}
