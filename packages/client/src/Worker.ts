@@ -303,7 +303,9 @@ export class EssWorker {
           return;
         }
         if (msg.ref) this.unacked.delete(msg.ref); // a refused report is not retried
-        if (msg.fatal) this.fatalError = new WorkerError(msg.code, msg.message);
+        // A session timed out is a link that stalled, not a verdict on this worker: the close that
+        // follows reconnects like any lost link. Every other fatal error ends the run.
+        if (msg.fatal && msg.code !== ErrorCode.timeout) this.fatalError = new WorkerError(msg.code, msg.message);
         this.maybeDone();
         return;
       case 'heartbeat':

@@ -102,7 +102,7 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
       redisUrl: config.redis,
       prefix: config.clusterPrefix,
       self: { id, url, version: ESS_VERSION, startedAt },
-      nodeTtlMs: 3_000,
+      nodeTtlMs: config.nodeTtlMs,
       presenceMs: config.limits.leaseMs,
       log: log.child({ component: 'cluster' }),
     });
@@ -218,7 +218,15 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
     sources: () => sources.rows(),
     metrics,
     auth,
-    health: () => ({ node: node.id, version: ESS_VERSION, uptimeSeconds: Math.round((Date.now() - startedAt) / 1000), workers: dispatcher.sessionCount, dashboards: monitor.dashboards }),
+    health: () => ({
+      node: node.id,
+      version: ESS_VERSION,
+      uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
+      workers: dispatcher.sessionCount,
+      dashboards: monitor.dashboards,
+      // The live nodes as this one sees them: a load balancer or an operator can tell a node cut off from Redis.
+      ...(cluster && { cluster: cluster.membership.live().map((n) => n.id) }),
+    }),
     log,
   });
   if (cluster && reader instanceof CachedReader) {

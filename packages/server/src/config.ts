@@ -67,6 +67,12 @@ export interface ServerConfig {
   readonly redisReplicas: number;
   /** The URL other nodes reach this one at (default http://<host>:<port>). */
   readonly advertiseUrl: string | null;
+  /**
+   * A node whose membership heartbeat (every third of this) stops drops out of the cluster after
+   * this long, and the blocks it owned move to the others. Longer than a GC pause; short enough
+   * that the cooperative cache soon stops asking a dead node.
+   */
+  readonly nodeTtlMs: number;
 }
 
 export interface CacheConfig {
@@ -108,6 +114,7 @@ export function defaultConfig(dataDir: string, overrides: Partial<ServerConfig> 
     clusterPrefix: 'ess',
     redisReplicas: 0,
     advertiseUrl: null,
+    nodeTtlMs: 5_000,
     ...overrides,
     limits,
   };

@@ -45,6 +45,7 @@ interface ServeOptions {
   redisReplicas?: number;
   clusterPrefix?: string;
   advertiseUrl?: string;
+  nodeTtl?: number;
 }
 
 /** Access control from the flags: explicit tokens/JWT, none (on request), or the generated admin token. */
@@ -95,6 +96,7 @@ export function serveCommand(): Command {
     .option('--redis-replicas <n>', 'acknowledge a worker\'s outcome only once n Redis replicas confirm it (WAIT; default 0)', intOption(0, 16))
     .option('--cluster-prefix <prefix>', 'prefix of the cluster\'s keys in Redis (default "ess")')
     .option('--advertise-url <url>', 'the URL other nodes reach this one at (default http://<host>:<port>)')
+    .option('--node-ttl <ms>', 'a cluster node that stops heartbeating drops out after this long (default 5000)', intOption(1_000, 600_000))
     .action(async (o: ServeOptions) => {
       const log = createLogger(o.logLevel);
       const base = defaultConfig(resolve(o.data));
@@ -131,6 +133,7 @@ export function serveCommand(): Command {
         ...(o.redisReplicas !== undefined && { redisReplicas: o.redisReplicas }),
         ...(o.clusterPrefix !== undefined && { clusterPrefix: o.clusterPrefix }),
         ...(o.advertiseUrl !== undefined && { advertiseUrl: o.advertiseUrl }),
+        ...(o.nodeTtl !== undefined && { nodeTtlMs: o.nodeTtl }),
         auth: await authSetup(o).catch((e: unknown) => {
           log.fatal(`access control: ${(e as Error).message}`);
           process.exit(1);

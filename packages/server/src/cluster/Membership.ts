@@ -92,9 +92,11 @@ export class Membership {
     }
     nodes.sort((a, b) => a.id.localeCompare(b.id));
     const changed = nodes.map((n) => n.id).join() !== this.nodes.map((n) => n.id).join();
+    const left = this.nodes.filter((old) => !nodes.some((n) => n.id === old.id)).map((n) => n.id);
     this.nodes = nodes;
     if (changed) {
-      this.o.log.info({ nodes: nodes.map((n) => n.id) }, 'cluster membership changed');
+      // A node leaving moves its cache stripes (and, if it died, its workers): worth an operator's look.
+      this.o.log[left.length > 0 ? 'warn' : 'info']({ nodes: nodes.map((n) => n.id), left }, 'cluster membership changed');
       this.o.onChange?.(nodes);
     }
   }

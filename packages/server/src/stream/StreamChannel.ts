@@ -52,6 +52,8 @@ interface Conn {
 
 export class StreamChannel implements WsChannelHandlers<Conn> {
   private heartbeat: NodeJS.Timeout | null = null;
+  /** When the heartbeat timer last ran (0: not yet). */
+  private lastBeat = 0;
   private readonly log: Logger;
 
   constructor(private readonly o: StreamChannelOptions) {
@@ -252,10 +254,16 @@ export class StreamChannel implements WsChannelHandlers<Conn> {
 
   private beat(): void {
     const now = Date.now();
-    const timeout = 3 * this.o.limits.heartbeatMs;
+    const period = this.o.limits.heartbeatMs;
+    const timeout = 3 * period;
+    // A beat that comes late means this process stalled (GC, swap, a starved CPU): the workers'
+    // frames of that time wait unread behind this timer, so this round judges no one silent.
+    const stalled = this.lastBeat !== 0 && now - this.lastBeat > 2 * period;
+    if (stalled) this.log.warn({ lateMs: now - this.lastBeat - period }, 'the heartbeat timer ran late; no session is timed out this round');
+    this.lastBeat = now;
     for (const s of this.o.dispatcher.listSessions()) {
       if (s.closed) continue;
-      if (now - s.lastSeen > timeout) {
+      if (!stalled && now - s.lastSeen > timeout) {
         s.send({ type: 'error', code: ErrorCode.timeout, message: 'no heartbeat for too long', fatal: true });
         s.close(CloseCode.timeout, 'heartbeat timeout');
         continue;
