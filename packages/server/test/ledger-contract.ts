@@ -846,6 +846,9 @@ export function describeLedgerContract(name: string, open: OpenLedger): void {
           [t4.id, 'active'],
         ]),
       );
+      expect((await l.listTasks('active')).map((t) => t.id)).toEqual([t3.id, t4.id].sort((x, y) => x - y));
+      expect((await l.listTasks('complete')).map((t) => t.id)).toEqual([t1.id, t2.id].sort((x, y) => x - y));
+      expect(await l.listTasks('cancelled')).toEqual([]);
       expect(await l.reap(100)).toEqual(NOTHING_REAPED);
       // The last range of t4 lapsing completes nothing while d1 is still open.
       expect(await l.reap(1000)).toMatchObject({ released: [{ key: d2!.range.key, state: 'ready' }], completed: [] });

@@ -195,7 +195,8 @@ export interface Ledger {
    */
   createTask(spec: TaskSpec, ranges: readonly RangePlan[], now: number): Promise<TaskRecord>;
   getTask(id: number): Promise<TaskRecord | null>;
-  listTasks(): Promise<TaskRecord[]>;
+  /** Every task, or only those in `state` (the dispatcher's prefetch asks for the active ones on every claim). */
+  listTasks(state?: TaskStateName): Promise<TaskRecord[]>;
   /**
    * Cancels an `active` task: every range not yet terminal becomes `cancelled` (outcome
    * `cancelled`), and the task `cancelled`. A `complete` or `cancelled` task is left as it is.

@@ -102,8 +102,8 @@ export class MemoryLedger implements Ledger {
     return t ? { ...t.record } : null;
   }
 
-  async listTasks(): Promise<TaskRecord[]> {
-    return [...this.tasks.values()].map((t) => ({ ...t.record }));
+  async listTasks(state?: TaskStateName): Promise<TaskRecord[]> {
+    return [...this.tasks.values()].filter((t) => state === undefined || t.record.state === state).map((t) => ({ ...t.record }));
   }
 
   async cancelTask(id: number): Promise<TaskRecord | null> {

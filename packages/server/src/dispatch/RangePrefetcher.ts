@@ -72,7 +72,7 @@ export class RangePrefetcher {
   }
 
   private async pass(): Promise<void> {
-    const tasks = (await this.ledger.listTasks()).filter((t) => t.state === TaskStateName.active);
+    const tasks = await this.ledger.listTasks(TaskStateName.active);
     if (tasks.length === 0) return;
     const perTask = Math.max(1, Math.ceil(this.o.ranges / tasks.length));
     for (const task of tasks.sort((a, b) => b.spec.priority - a.spec.priority || a.id - b.id)) {

@@ -492,17 +492,18 @@ export class RedisLedger implements Ledger {
     return h.state === undefined ? null : toTask(id, h);
   }
 
-  async listTasks(): Promise<TaskRecord[]> {
-    const ids = (await this.redis.zrange(this.g.tasks, '0', '-1')).map((x) => Number(x));
+  async listTasks(state?: TaskStateName): Promise<TaskRecord[]> {
+    // The active ones have an index of their own; any other state is a filter over every task.
+    const ids = state === TaskStateName.active ? await this.activeTasks() : (await this.redis.zrange(this.g.tasks, '0', '-1')).map((x) => Number(x));
     if (ids.length === 0) return [];
     const p = this.redis.pipeline();
     for (const id of ids) p.hgetall(taskKeys(this.prefix, id).task);
     const out: TaskRecord[] = [];
     (await execAll(p)).forEach((h, i) => {
       const rec = h as Record<string, string>;
-      if (rec.state !== undefined) out.push(toTask(ids[i]!, rec));
+      if (rec.state !== undefined && (state === undefined || rec.state === state)) out.push(toTask(ids[i]!, rec));
     });
-    return out;
+    return out.sort((a, b) => a.id - b.id);
   }
 
   async cancelTask(id: number): Promise<TaskRecord | null> {

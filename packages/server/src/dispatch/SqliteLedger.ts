@@ -261,6 +261,7 @@ function prepareStatements(db: Database.Database) {
     ),
     task: db.prepare<[number], TaskRow>(`SELECT * FROM tasks WHERE id = ?`),
     tasks: db.prepare<[], TaskRow>(`SELECT * FROM tasks ORDER BY id`),
+    tasksIn: db.prepare<[TaskStateName], TaskRow>(`SELECT * FROM tasks WHERE state = ? ORDER BY id`),
     activeTasks: db.prepare<[], { id: number }>(
       `SELECT id FROM tasks INDEXED BY tasks_claim_order WHERE state = 'active' ORDER BY priority DESC, id`,
     ),
@@ -492,8 +493,8 @@ export class SqliteLedger implements Ledger {
     return row ? toTask(row) : null;
   }
 
-  async listTasks(): Promise<TaskRecord[]> {
-    return this.s.tasks.all().map(toTask);
+  async listTasks(state?: TaskStateName): Promise<TaskRecord[]> {
+    return (state === undefined ? this.s.tasks.all() : this.s.tasksIn.all(state)).map(toTask);
   }
 
   async cancelTask(id: number): Promise<TaskRecord | null> {
