@@ -33,5 +33,9 @@ describe('delivery to real worker processes', () => {
     // Every worker took part.
     const perWorker = await Promise.all(outDirs.map((d) => checkRangeFiles([d], ds.dir)));
     for (const w of perWorker) expect(w.files).toBeGreaterThan(0);
+    // The bytes above went out in reused frames: most chunks did not allocate fresh memory.
+    const metrics = await (await fetch(`${server.httpUrl}/metrics`)).text();
+    const sample = (name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(metrics)?.[1] ?? NaN);
+    expect(sample('ess_chunk_frames_reused_total')).toBeGreaterThan(sample('ess_chunks_sent_total') / 2);
   }, 180_000);
 });

@@ -29,13 +29,13 @@ const BIN32_HEADER = 5;
  * Lays out a chunk frame with room for `dataLength` payload bytes and returns the frame and
  * the view its payload must be written into (so a source can read straight into the frame:
  * one copy from disk or cache to the wire). The frame is a standard map whose last key is
- * `data`, a bin 32.
+ * `data`, a bin 32. `alloc` gives the frame's memory (a server reuses frames from a pool).
  */
-export function allocChunkFrame(header: ChunkHeader, dataLength: number): { frame: Buffer; data: Buffer } {
+export function allocChunkFrame(header: ChunkHeader, dataLength: number, alloc: (size: number) => Buffer = Buffer.allocUnsafe): { frame: Buffer; data: Buffer } {
   const head = packStandard({ type: 'chunk', ...header, data: EMPTY });
   // `data` is the last key, so the packed head ends with its empty bin 8: 0xc4 0x00.
   const keep = head.length - 2;
-  const frame = Buffer.allocUnsafe(keep + BIN32_HEADER + dataLength);
+  const frame = alloc(keep + BIN32_HEADER + dataLength);
   head.copy(frame, 0, 0, keep);
   frame[keep] = 0xc6;
   frame.writeUInt32BE(dataLength, keep + 1);

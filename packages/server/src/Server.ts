@@ -18,7 +18,7 @@ import { SqliteLedger } from './dispatch/SqliteLedger.js';
 import { registerApi } from './http/Api.js';
 import { StaticFiles } from './http/StaticFiles.js';
 import { createLogger, type Logger } from './log.js';
-import { CachedReader, Marshaller } from './marshal/index.js';
+import { CachedReader, FramePool, Marshaller } from './marshal/index.js';
 import { Cluster, PeerBlocks, RedisCatalogueStore } from './cluster/index.js';
 import { RedisLedger } from './dispatch/RedisLedger.js';
 import { registerInternalApi } from './http/InternalApi.js';
@@ -88,7 +88,9 @@ async function until(done: () => boolean, ms: number): Promise<boolean> {
 
 export async function startServer(config: ServerConfig, log: Logger = createLogger(config.logLevel)): Promise<EssServer> {
   const startedAt = Date.now();
-  const transport = new UwsTransport({ log: log.child({ component: 'transport' }) });
+  // Chunk frames are reused once uWS has their bytes: no fresh 1 MiB of memory per chunk.
+  const frames = config.framePool > 0 ? new FramePool(config.limits.maxChunk + CHUNK_FRAME_OVERHEAD, config.framePool) : null;
+  const transport = new UwsTransport({ log: log.child({ component: 'transport' }), ...(frames && { sent: (frame: Uint8Array) => frames.give(frame) }) });
   const displayHost = config.host === '0.0.0.0' || config.host === '::' ? hostname() : config.host;
 
   // A cluster shares the ledger, the catalogue, the cache and the view through Redis. Its nodes
@@ -139,7 +141,7 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
   // In a cluster, a block missing here is asked of the node that owns it before the origin.
   const peers = cluster && config.cache ? new PeerBlocks(cluster.membership, cluster.secret, config.cache.blockSize, log.child({ component: 'peers' })) : null;
   const reader = cache ? new CachedReader(cache, replicas, peers) : replicas;
-  const marshaller = new Marshaller(catalogue, reader);
+  const marshaller = new Marshaller(catalogue, reader, frames ?? undefined);
   // Event picking in ROOT datasets reads their run/event branches through the same data path.
   catalogue.useRootEventIds((file) => marshaller.roots.eventIds(file));
 
@@ -206,6 +208,7 @@ export async function startServer(config: ServerConfig, log: Logger = createLogg
     tasks: () => monitor.tasks,
     sources: () => sources.rows(),
     cache: cacheStats,
+    frames: () => frames?.stats ?? { reused: 0, allocated: totals.chunks, unpooled: 0 },
   });
 
   // uWS drops frames over these caps outright; below them the channels answer with a documented error.

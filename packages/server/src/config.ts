@@ -73,6 +73,8 @@ export interface ServerConfig {
    * that the cooperative cache soon stops asking a dead node.
    */
   readonly nodeTtlMs: number;
+  /** Chunk frames kept for reuse once sent; 0 allocates a fresh frame per chunk. */
+  readonly framePool: number;
 }
 
 export interface CacheConfig {
@@ -115,6 +117,7 @@ export function defaultConfig(dataDir: string, overrides: Partial<ServerConfig> 
     redisReplicas: 0,
     advertiseUrl: null,
     nodeTtlMs: 5_000,
+    framePool: 32,
     ...overrides,
     limits,
   };

@@ -46,6 +46,7 @@ interface ServeOptions {
   clusterPrefix?: string;
   advertiseUrl?: string;
   nodeTtl?: number;
+  framePool?: number;
 }
 
 /** Access control from the flags: explicit tokens/JWT, none (on request), or the generated admin token. */
@@ -96,6 +97,7 @@ export function serveCommand(): Command {
     .option('--redis-replicas <n>', 'acknowledge a worker\'s outcome only once n Redis replicas confirm it (WAIT; default 0)', intOption(0, 16))
     .option('--cluster-prefix <prefix>', 'prefix of the cluster\'s keys in Redis (default "ess")')
     .option('--advertise-url <url>', 'the URL other nodes reach this one at (default http://<host>:<port>)')
+    .option('--frame-pool <n>', 'chunk frames kept for reuse once sent, about 1 MiB each (default 32; 0: a fresh buffer per chunk)', intOption(0, 4096))
     .option('--node-ttl <ms>', 'a cluster node that stops heartbeating drops out after this long (default 5000)', intOption(1_000, 600_000))
     .action(async (o: ServeOptions) => {
       const log = createLogger(o.logLevel);
@@ -134,6 +136,7 @@ export function serveCommand(): Command {
         ...(o.clusterPrefix !== undefined && { clusterPrefix: o.clusterPrefix }),
         ...(o.advertiseUrl !== undefined && { advertiseUrl: o.advertiseUrl }),
         ...(o.nodeTtl !== undefined && { nodeTtlMs: o.nodeTtl }),
+        ...(o.framePool !== undefined && { framePool: o.framePool }),
         auth: await authSetup(o).catch((e: unknown) => {
           log.fatal(`access control: ${(e as Error).message}`);
           process.exit(1);

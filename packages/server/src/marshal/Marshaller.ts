@@ -6,6 +6,7 @@
  */
 import type { Catalogue, CatalogueFile, Dataset } from '../catalogue/index.js';
 import { planChunks } from './ChunkPlan.js';
+import type { FramePool } from './FramePool.js';
 import { RangeStream, type ReadReceipt, type StreamResume } from './RangeStream.js';
 import { ESS_SCHEMA, rootSchema, type RecordSchema } from './RecordSchema.js';
 import { BuiltSpan, buildEssRange, buildRootRange, rangeContent, type BuiltRange } from './RecordRanges.js';
@@ -41,14 +42,19 @@ export interface RangeRequest {
 export class Marshaller {
   /** ROOT files' trees, read through the data path. */
   readonly roots: RootTrees;
+  /** Memory for chunk frames, or undefined for fresh buffers. */
+  private readonly alloc: ((size: number) => Buffer) | undefined;
   /** Compiled selections by task. */
   private readonly selections = new Map<number, Promise<Selection | null>>();
 
   constructor(
     private readonly catalogue: Catalogue,
     private readonly reader: DataReader,
+    /** Where chunk frames come from (the node's frame pool); fresh buffers without one. */
+    frames?: FramePool,
   ) {
     this.roots = new RootTrees(reader);
+    this.alloc = frames && ((size) => frames.take(size));
   }
 
   /** What a dataset's records hold: the ESS record fields, or the branches of its first file's TTree. */
@@ -129,7 +135,7 @@ export class Marshaller {
     };
     // Pinned from now until the stream closes, so nothing evicts it between prefetch and send.
     const pin = this.reader.pin?.(file, span.offset + (resume?.bytes ?? 0), span.length - (resume?.bytes ?? 0));
-    return new RangeStream(req.eventRangeID, chunks, reader, span.length, entries.length, resume && { ...resume, events: eventsHeld }, pin);
+    return new RangeStream(req.eventRangeID, chunks, reader, span.length, entries.length, resume && { ...resume, events: eventsHeld }, pin, undefined, this.alloc);
   }
 
   /** A stream over a payload built in memory (the same bytes again after a resume: building is deterministic). */
@@ -143,6 +149,6 @@ export class Marshaller {
       at += size;
     }
     const chunks = planChunks(built.entries, built.sizes, maxChunk, { byte: resume?.bytes ?? 0, seq: resume?.chunks ?? 0 });
-    return new RangeStream(req.eventRangeID, chunks, new BuiltSpan(built), total, built.eventsRead, resume && { ...resume, events: eventsHeld }, undefined, rangeContent(sel));
+    return new RangeStream(req.eventRangeID, chunks, new BuiltSpan(built), total, built.eventsRead, resume && { ...resume, events: eventsHeld }, undefined, rangeContent(sel), this.alloc);
   }
 }

@@ -55,6 +55,8 @@ export class RangeStream {
     private readonly pin?: { release(): void },
     /** What the records are and which range file to write (for `assign`); absent for plain ESS records. */
     readonly content?: RangeContent,
+    /** Memory for chunk frames (default: a fresh buffer each). */
+    private readonly alloc?: (size: number) => Buffer,
   ) {
     this.crc = resume.crc32;
     this.sentChunks = resume.chunks;
@@ -70,6 +72,7 @@ export class RangeStream {
     const { frame, data } = allocChunkFrame(
       { range: this.eventRangeID, seq, offset: spec.offset, entries: [...spec.entries], sizes: [...spec.sizes] },
       spec.length,
+      this.alloc,
     );
     const receipt = await this.reader.read(spec.offset, spec.length, data);
     return { spec, frame, data, receipt };

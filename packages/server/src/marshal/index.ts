@@ -1,5 +1,6 @@
 /** Marshal: event range → byte span → chunk frames with an end checksum. */
 export { planChunks, type ChunkSpec, type PlanStart } from './ChunkPlan.js';
+export { FramePool, type FramePoolStats } from './FramePool.js';
 export { RangeStream, type PreparedChunk, type ReadReceipt, type SpanReader, type StreamResume } from './RangeStream.js';
 export { Marshaller, type DataReader, type RangeRequest, type RangeSpan } from './Marshaller.js';
 export { CachedReader, cacheFile, type PeerFetch } from './CachedReader.js';

@@ -4,6 +4,7 @@
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { CacheStats, SourceRow, TaskRow } from '@ess/protocol';
+import type { FramePoolStats } from '../marshal/FramePool.js';
 import type { DeliveryTotals } from '../stream/WorkerSession.js';
 
 export interface MetricsInputs {
@@ -15,6 +16,8 @@ export interface MetricsInputs {
   readonly tasks: () => readonly TaskRow[];
   readonly sources: () => readonly SourceRow[];
   readonly cache: () => CacheStats | null;
+  /** Chunk frames served from reused memory and slots allocated. */
+  readonly frames: () => FramePoolStats;
 }
 
 type Labels = Record<string, string>;
@@ -67,6 +70,8 @@ export function createMetrics(inputs: MetricsInputs): Registry {
   total('ess_reports_fenced_total', 'Reports refused because their lease token was no longer the range\'s.', () => t.reportsFenced);
   total('ess_delivered_cache_hit_bytes_total', 'Payload bytes served from the cache.', () => t.hitBytes);
   total('ess_delivered_cache_miss_bytes_total', 'Payload bytes read from sources.', () => t.missBytes);
+  total('ess_chunk_frames_reused_total', 'Chunk frames built in memory reused from an earlier frame.', () => inputs.frames().reused);
+  total('ess_chunk_frames_allocated_total', 'Chunk frame buffers newly allocated (pooled slots and frames too small to pool).', () => inputs.frames().allocated + inputs.frames().unpooled);
   collected(registry, 'gauge', 'ess_workers_connected', 'Worker sessions connected.', [], one(inputs.workers));
   collected(registry, 'gauge', 'ess_dashboards_connected', 'Monitor sessions connected.', [], one(inputs.dashboards));
   collected(registry, 'gauge', 'ess_monitor_tick_seconds', 'Smoothed time one dashboard update takes (collect, encode once, send to all).', [], one(inputs.monitorTick));

@@ -92,6 +92,8 @@ class UwsSocket<S> implements WsSocket<S> {
         if (first.length >= SAFE_SEND_THRESHOLD && ws.getBufferedAmount() === 0) ws.ping();
         for (const frame of frames) ws.send(frame, true, false);
       });
+      const sent = this.transport.sent;
+      if (sent) for (const frame of frames) sent(frame);
     }
     if (this.closing) {
       this.gone = true;
@@ -125,6 +127,11 @@ class UwsSocket<S> implements WsSocket<S> {
 
 export interface TransportOptions {
   readonly log: Logger;
+  /**
+   * Called with each frame once uWS has taken its bytes (written them, or copied what the socket
+   * could not take at once): the frame's memory may be reused from then on.
+   */
+  readonly sent?: (frame: Uint8Array) => void;
 }
 
 /** An HTTP + WebSocket server on uWebSockets.js. */
@@ -137,9 +144,13 @@ export class UwsTransport {
   private flushScheduled = false;
   private readonly writableHandlers = new WeakMap<UwsSocket<unknown>, (s: UwsSocket<unknown>) => void>();
 
+  /** See TransportOptions.sent. */
+  readonly sent: ((frame: Uint8Array) => void) | undefined;
+
   constructor(options: TransportOptions) {
     assertNativeUws();
     this.log = options.log;
+    this.sent = options.sent;
     this.app = uWS.App();
   }
 
