@@ -7,12 +7,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { MONITOR_PATH, PROTOCOL_VERSION, type MonitorSnapshot } from '@ess/protocol';
 import {
   checkRangeFiles,
   ESS_CLI,
   freePort,
   killNow,
   makeDataset,
+  RawWorker,
   runFromSource,
   spawnWorker,
   startNginx,
@@ -94,12 +96,43 @@ describe('a cluster of three nodes on Redis', () => {
 
   const finished = (t: TaskJson) => t.ranges.finished ?? 0;
 
-  it('kill -9 of a node mid-task: its workers move to the others, every range finished exactly once', async () => {
+  /** What a dashboard opening node `n`'s monitor channel now sees first. */
+  async function snapshot(n: Node): Promise<MonitorSnapshot> {
+    const m = await RawWorker.connect(n.ws, { path: MONITOR_PATH });
+    try {
+      m.send({ type: 'hello', protocol: PROTOCOL_VERSION, role: 'monitor', token: ADMIN });
+      return await m.next('snapshot');
+    } finally {
+      m.terminate();
+    }
+  }
+
+  it('kill -9 of a node mid-task: its workers move to the others, every range finished exactly once; one view on every node', async () => {
     const { ds, nodes, api, workers } = await cluster();
     const task = await api<TaskJson>(nodes[0]!, 'POST', '/api/v1/tasks', { dataset: ds.id, rangeSize: 4 });
     const ws = workers(task.id, 'sleep 0.1');
+    // One view: node C's dashboard shows the three nodes up and the workers of all three.
+    const ids = (await Promise.all(nodes.map(async (n) => ((await (await fetch(`${n.url}/healthz`)).json()) as { node: string }).node))).sort();
+    const seen = await waitFor(
+      async () => {
+        const v = await snapshot(nodes[2]!);
+        const live = v.workers.filter((w) => w.health !== 'gone');
+        const ok = v.nodes.length === 3 && v.nodes.every((r) => r.health === 'up') && live.length === 6 && new Set(live.map((w) => w.node)).size === 3;
+        return ok ? v : null;
+      },
+      { timeoutMs: 30_000, message: 'node 2 showing every node and its workers' },
+    );
+    expect(seen.nodes.map((r) => r.id).sort()).toEqual(ids);
+    expect(seen.workers.filter((w) => w.health !== 'gone').map((w) => w.id).sort()).toEqual([0, 1, 2, 3, 4, 5].map((i) => `cw-${task.id}-${i}`));
+    expect(seen.tasks.find((t) => t.id === task.id)).toBeDefined();
     await waitFor(async () => finished(await api<TaskJson>(nodes[0]!, 'GET', `/api/v1/tasks/${task.id}`)) >= 15, { timeoutMs: 60_000, message: 'a quarter of the task' });
     nodes[1]!.proc.kill('SIGKILL');
+    // The dead node drops out of the view once its membership lapses.
+    const dead = ids.find((id) => id.endsWith(`:${nodes[1]!.port}`));
+    await waitFor(async () => (await snapshot(nodes[2]!)).nodes.map((r) => r.id).sort().join() === ids.filter((id) => id !== dead).join(), {
+      timeoutMs: 30_000,
+      message: 'the killed node gone from the view',
+    });
     for (const { w } of ws) expect((await w.exited).code, w.output()).toBe(0);
     const status = await api<TaskJson>(nodes[2]!, 'GET', `/api/v1/tasks/${task.id}`);
     expect(status).toMatchObject({ state: 'complete', ranges: { finished: 60, fatal: 0 } });
