@@ -113,6 +113,11 @@ export interface RangeRecord {
   readonly eventsPassed?: number | null;
 }
 
+/** The lifecycle fields of a range as planned: ready, never claimed, nothing recorded. The same in every ledger. */
+export function plannedRange(attempts: number): Pick<RangeRecord, 'state' | 'attempt' | 'attemptsLeft' | 'worker' | 'token' | 'leaseUntil' | 'retryAt' | 'eventsDone' | 'message' | 'outcome'> {
+  return { state: RangeState.ready, attempt: 0, attemptsLeft: attempts, worker: null, token: null, leaseUntil: null, retryAt: null, eventsDone: 0, message: null, outcome: null };
+}
+
 /** What a finished range's delivery counted (see RangeRecord.eventsRead). */
 export interface DeliveryCounts {
   readonly eventsRead: number;

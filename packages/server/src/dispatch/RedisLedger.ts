@@ -85,6 +85,7 @@ import {
   checkCounts,
   checkFailure,
   checkTask,
+  plannedRange,
   storedSpec,
   type ClaimRequest,
   type DeliveryCounts,
@@ -439,16 +440,7 @@ export class RedisLedger implements Ledger {
           GUID: wellFormed(p.GUID),
           startEvent: p.startEvent,
           lastEvent: p.lastEvent,
-          state: RangeState.ready,
-          attempt: 0,
-          attemptsLeft: spec.attempts,
-          worker: null,
-          token: null,
-          leaseUntil: null,
-          retryAt: null,
-          eventsDone: 0,
-          message: null,
-          outcome: null,
+          ...plannedRange(spec.attempts),
         };
         records.push(field, JSON.stringify(stored));
         ready.push(pos, field);
