@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type * as Arrow from 'apache-arrow';
 import { unpackStandard, type Chunk, type End, type EventRange, type RangeContent } from '@ess/protocol';
-import { RangeIntegrityError } from './RangeReceiver.js';
+import { endMismatches, RangeIntegrityError } from './RangeReceiver.js';
 
 /** Where an Arrow range file goes: `<outDir>/<eventRangeID>.arrow`. */
 export function arrowRangeFilePath(outDir: string, eventRangeID: string): string {
@@ -185,11 +185,7 @@ export class ArrowRangeReceiver {
   async finish(end: End): Promise<{ path: string; size: number; count: number }> {
     await this.chain;
     if (this.failed) throw this.failed;
-    const problems: string[] = [];
-    if (end.chunks !== this.nextSeq) problems.push(`${this.nextSeq} chunks arrived, the server sent ${end.chunks}`);
-    if (end.bytes !== this.nextOffset) problems.push(`${this.nextOffset} bytes arrived, the server sent ${end.bytes}`);
-    if (end.events !== this.events) problems.push(`${this.events} events arrived, the server sent ${end.events}`);
-    if (end.crc32 !== this.crc >>> 0) problems.push(`CRC-32 ${this.crc >>> 0} differs from the server's ${end.crc32}`);
+    const problems = endMismatches(end, { chunks: this.nextSeq, bytes: this.nextOffset, events: this.events, crc32: this.crc });
     if (this.rows !== this.events || this.pendingBytes !== 0) problems.push(`${this.rows} of ${this.events} events decoded`);
     if (problems.length > 0) throw new RangeIntegrityError(`${this.range.eventRangeID}: ${problems.join('; ')}`);
     const bytes = this.arrow!.tableToIPC(this.table(end), 'file');

@@ -9,6 +9,24 @@ import type { Chunk, End, EventRange } from '@ess/protocol';
 
 export class RangeIntegrityError extends Error {}
 
+/** What a receiver counted of a range's chunks. */
+export interface Received {
+  readonly chunks: number;
+  readonly bytes: number;
+  readonly events: number;
+  readonly crc32: number;
+}
+
+/** How the end marker disagrees with what arrived (empty when it agrees), in words a person can act on. */
+export function endMismatches(end: End, got: Received): string[] {
+  const problems: string[] = [];
+  if (end.chunks !== got.chunks) problems.push(`${got.chunks} chunks arrived, the server sent ${end.chunks}`);
+  if (end.bytes !== got.bytes) problems.push(`${got.bytes} bytes arrived, the server sent ${end.bytes}`);
+  if (end.events !== got.events) problems.push(`${got.events} events arrived, the server sent ${end.events}`);
+  if (end.crc32 !== got.crc32 >>> 0) problems.push(`CRC-32 ${got.crc32 >>> 0} differs from the server's ${end.crc32}`);
+  return problems;
+}
+
 /** Where a range's file goes: `<outDir>/<eventRangeID>.ess`. */
 export function rangeFilePath(outDir: string, eventRangeID: string): string {
   return join(outDir, `${eventRangeID}.ess`);
@@ -83,11 +101,7 @@ export class RangeReceiver {
   async finish(end: End): Promise<WrittenFile> {
     await this.chain;
     if (this.failed) throw this.failed;
-    const problems: string[] = [];
-    if (end.chunks !== this.nextSeq) problems.push(`${this.nextSeq} chunks arrived, the server sent ${end.chunks}`);
-    if (end.bytes !== this.nextOffset) problems.push(`${this.nextOffset} bytes arrived, the server sent ${end.bytes}`);
-    if (end.events !== this.events) problems.push(`${this.events} events arrived, the server sent ${end.events}`);
-    if (end.crc32 !== this.crc >>> 0) problems.push(`CRC-32 ${this.crc >>> 0} differs from the server's ${end.crc32}`);
+    const problems = endMismatches(end, { chunks: this.nextSeq, bytes: this.nextOffset, events: this.events, crc32: this.crc });
     if (problems.length > 0) {
       await this.abort();
       throw new RangeIntegrityError(`${this.range.eventRangeID}: ${problems.join('; ')}`);
